@@ -1,0 +1,33 @@
+"""``autocap collector``: serve the collector app with uvicorn until SIGTERM/Ctrl-C."""
+
+from __future__ import annotations
+
+import uvicorn
+from prometheus_client import CollectorRegistry
+
+from collectors.http.app import create_app
+from collectors.http.producer import KafkaEventProducer
+from pipeline.processes import ensure_port_free
+from pipeline.settings import Settings
+
+__all__ = ["run_collector"]
+
+
+def run_collector(settings: Settings, bootstrap: str) -> None:
+    """Bind the configured port and serve; uvicorn handles the signals and drains requests."""
+    ensure_port_free(settings.collector_host, settings.collector_port, "the collector",
+                     "AUTOCAP_COLLECTOR_PORT")
+    app = create_app(settings, KafkaEventProducer(settings, bootstrap), CollectorRegistry())
+    config = uvicorn.Config(
+        app,
+        host=settings.collector_host,
+        port=settings.collector_port,
+        log_level=settings.log_level,
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+        server_header=False,
+    )
+    uvicorn.Server(config).run()

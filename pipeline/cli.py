@@ -1,0 +1,156 @@
+"""The ``autocap`` command: builds the settings once, runs one command, maps errors to exits.
+
+Any ``AutocapError`` becomes one line on stderr and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from pipeline import __version__
+from pipeline.errors import AutocapError
+from pipeline.settings import Settings, load_settings, setting_docs
+
+__all__ = ["main"]
+
+_COMMON_FLAGS = (
+    ("--data-dir", "data_dir", "where the lake, warehouse and logs live"),
+    ("--kafka-bootstrap", "kafka_bootstrap", "Kafka bootstrap servers (host:port,...)"),
+    ("--topic-prefix", "topic_prefix", "topic name prefix"),
+    ("--log-level", "log_level", "debug, info, warning or error"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, help="autocap.toml to read (default ./autocap.toml)")
+    for flag, dest, text in _COMMON_FLAGS:
+        common.add_argument(flag, dest=dest, help=text)
+
+    parser = argparse.ArgumentParser(prog="autocap", description="Heap-style product analytics.")
+    parser.add_argument("--version", action="version", version=f"autocap {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    up = sub.add_parser("up", parents=[common], help="run the whole pipeline on this machine")
+    up.add_argument("--demo", action="store_true", help="also drive simulated B2B/B2C traffic")
+    up.add_argument("--rate", type=float, default=5.0, help="demo events per second")
+
+    broker = sub.add_parser("broker", parents=[common], help="run the embedded Kafka broker")
+    broker.add_argument("--port", dest="broker_port", help="listen port (default: a free one)")
+    broker.add_argument("--host", dest="broker_host", help="listen address")
+
+    collector = sub.add_parser("collector", parents=[common], help="run the HTTP collector")
+    collector.add_argument("--port", dest="collector_port", help="listen port")
+    collector.add_argument("--host", dest="collector_host", help="listen address")
+
+    sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
+    sub.add_parser("sink", parents=[common], help="run the Parquet sink")
+
+    simulate = sub.add_parser("simulate", parents=[common],
+                              help="post simulated traffic to the collector")
+    simulate.add_argument("--rate", type=float, default=5.0, help="events per second")
+    simulate.add_argument("--seed", type=int, help="random seed for repeatable traffic")
+
+    query = sub.add_parser("query", parents=[common], help="run SQL on the warehouse")
+    query.add_argument("sql", help="the SQL to run (read-only)")
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    sub.add_parser("config", parents=[common], help="print the effective settings")
+    return parser
+
+
+def _flags(args: argparse.Namespace) -> dict[str, Any]:
+    names = {dest for _, dest, _ in _COMMON_FLAGS} | {
+        "broker_port", "broker_host", "collector_port", "collector_host"}
+    return {k: v for k, v in vars(args).items() if k in names and v is not None}
+
+
+def _cmd_up(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.up import run_up
+
+    run_up(settings, demo=args.demo, demo_rate=args.rate)
+
+
+def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from pipeline.demo.traffic import run_traffic
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if not settings.write_keys:
+        from pipeline.errors import ConfigError
+
+        raise ConfigError("no write keys: set AUTOCAP_WRITE_KEYS so the simulator can post")
+    run_traffic(settings, args.rate, stop, seed=args.seed)
+
+
+def _cmd_query(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.output import print_result
+    from pipeline.warehouse.query import run_query
+
+    print_result(run_query(settings.warehouse_path, args.sql), args.format)
+
+
+def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
+    from rich.table import Table
+
+    table = Table("setting", "env var", "value", "from")
+    for name, env, _default, _doc in setting_docs():
+        value = getattr(settings, name)
+        shown = ",".join(k.key[:6] + "..." for k in value) if name == "write_keys" else value
+        table.add_row(name, env, "(unset)" if value in (None, ()) else str(shown),
+                      settings.sources.get(name, "default"))
+    Console().print(table)
+
+
+def _role(name: str) -> Callable[[Settings, argparse.Namespace], None]:
+    def run(settings: Settings, args: argparse.Namespace) -> None:
+        from pipeline import roles
+
+        getattr(roles, name)(settings)
+    return run
+
+
+_COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
+    "up": _cmd_up,
+    "broker": _role("run_broker"),
+    "collector": _role("run_collector_role"),
+    "worker": _role("run_worker_role"),
+    "sink": _role("run_sink"),
+    "simulate": _cmd_simulate,
+    "query": _cmd_query,
+    "config": _cmd_config,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``autocap`` console script; returns the process exit code."""
+    args = _parser().parse_args(argv)
+    err = Console(stderr=True, highlight=False)
+    try:
+        settings = load_settings(_flags(args), config_path=args.config)
+        logging.basicConfig(level=settings.log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        for chatty in ("kafka", "aiokafka"):  # connection chatter at INFO drowns our own logs
+            logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
+        _COMMANDS[args.command](settings, args)
+    except AutocapError as exc:
+        err.print(f"autocap: error: {exc}", markup=False, soft_wrap=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

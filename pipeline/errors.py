@@ -1,0 +1,64 @@
+"""Every error autocap raises on purpose, under one root.
+
+The CLI prints ``str(error)`` as one line and exits non-zero, so each message says what is
+wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AutocapError",
+    "BrokerStartFailed",
+    "BrokerUnavailable",
+    "ChildFailed",
+    "ConfigError",
+    "InvalidEvent",
+    "PortInUse",
+    "QueryError",
+    "TopicSetupFailed",
+]
+
+
+class AutocapError(Exception):
+    """Root of every autocap error; carries a message a user can act on."""
+
+    exit_code = 1
+
+
+class ConfigError(AutocapError):
+    """A setting (flag, ``AUTOCAP_*`` variable or ``autocap.toml`` key) is invalid."""
+
+    exit_code = 2
+
+
+class PortInUse(AutocapError):
+    """A port autocap must listen on is already taken by another process."""
+
+
+class BrokerUnavailable(AutocapError):
+    """The Kafka bootstrap servers did not answer metadata within the timeout."""
+
+
+class BrokerStartFailed(AutocapError):
+    """The embedded Tansu broker could not be started."""
+
+
+class TopicSetupFailed(AutocapError):
+    """The project's topics could not be created or do not match the settings."""
+
+
+class ChildFailed(AutocapError):
+    """A supervised process of ``autocap up`` kept dying; the whole pipeline stopped."""
+
+
+class QueryError(AutocapError):
+    """An analyst query failed (bad SQL, or no warehouse yet)."""
+
+
+class InvalidEvent(AutocapError):
+    """A message is malformed: it is dead-lettered and counted, never retried."""
+
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.rule = rule

@@ -1,0 +1,99 @@
+"""Prometheus metrics, built in one place from a registry passed in.
+
+Names follow Prometheus conventions: ``autocap_`` prefix, base units, ``_total`` counters.
+Labels only ever carry bounded values (a reason code, a topic), never ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+__all__ = ["CollectorMetrics", "SinkMetrics", "WorkerMetrics", "serve_metrics"]
+
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+@dataclass(frozen=True)
+class CollectorMetrics:
+    """What the HTTP collector counts."""
+
+    requests: Counter
+    events_accepted: Counter
+    events_rejected: Counter
+    request_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> CollectorMetrics:
+        """Register the collector's metrics in ``registry``."""
+        return cls(
+            requests=Counter("autocap_collector_requests", "HTTP requests by route and status.",
+                             ["route", "status"], registry=registry),
+            events_accepted=Counter("autocap_collector_events_accepted",
+                                    "Events acknowledged by Kafka and answered 200.",
+                                    registry=registry),
+            events_rejected=Counter("autocap_collector_events_rejected",
+                                    "Events refused, by reason.", ["reason"], registry=registry),
+            request_seconds=Histogram("autocap_collector_request_duration_seconds",
+                                      "Time from request to answer.", ["route"],
+                                      buckets=_LATENCY_BUCKETS, registry=registry),
+        )
+
+
+@dataclass(frozen=True)
+class WorkerMetrics:
+    """What a stream worker counts."""
+
+    events_processed: Counter
+    events_dead_lettered: Counter
+    processing_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
+        """Register the worker's metrics in ``registry``."""
+        return cls(
+            events_processed=Counter("autocap_worker_events_processed",
+                                     "Events processed, by agent.", ["agent"], registry=registry),
+            events_dead_lettered=Counter("autocap_worker_events_dead_lettered",
+                                         "Undecodable records sent to the dead-letter topic.",
+                                         ["agent", "reason"], registry=registry),
+            processing_seconds=Histogram("autocap_worker_processing_duration_seconds",
+                                         "Time to process one event.", ["agent"],
+                                         buckets=_LATENCY_BUCKETS, registry=registry),
+        )
+
+
+@dataclass(frozen=True)
+class SinkMetrics:
+    """What the Parquet sink counts."""
+
+    rows_written: Counter
+    files_written: Counter
+    records_dead_lettered: Counter
+    batch_seconds: Histogram
+    last_commit_timestamp: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> SinkMetrics:
+        """Register the sink's metrics in ``registry``."""
+        return cls(
+            rows_written=Counter("autocap_sink_rows_written", "Rows written to the lake.",
+                                 ["table"], registry=registry),
+            files_written=Counter("autocap_sink_files_written", "Parquet files written.",
+                                  ["table"], registry=registry),
+            records_dead_lettered=Counter("autocap_sink_records_dead_lettered",
+                                          "Records the sink could not decode.",
+                                          ["reason"], registry=registry),
+            batch_seconds=Histogram("autocap_sink_batch_duration_seconds",
+                                    "Time to write one batch and commit its offsets.",
+                                    buckets=_LATENCY_BUCKETS, registry=registry),
+            last_commit_timestamp=Gauge("autocap_sink_last_commit_timestamp_seconds",
+                                        "Unix time of the last offset commit.",
+                                        registry=registry),
+        )
+
+
+def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> None:
+    """Serve ``registry`` on ``http://host:port/metrics`` from a daemon thread."""
+    start_http_server(port, addr=host, registry=registry)

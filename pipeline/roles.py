@@ -1,0 +1,104 @@
+"""The long-running roles (`autocap broker|collector|worker|sink`), one function each.
+
+Every role that talks to Kafka first waits for metadata (failing fast with one clear line)
+and makes sure the topics exist, so each role can also be started on its own.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from pipeline.broker import EmbeddedBroker
+from pipeline.cluster import ensure_topics, wait_for_kafka
+from pipeline.errors import BrokerStartFailed, ConfigError
+from pipeline.metrics import SinkMetrics, serve_metrics
+from pipeline.processes import ensure_port_free
+from pipeline.settings import Settings
+
+__all__ = ["run_broker", "run_collector_role", "run_sink", "run_worker_role"]
+
+log = logging.getLogger(__name__)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def connect(settings: Settings) -> str:
+    """The bootstrap servers, once they answer and the topics exist."""
+    if not settings.kafka_bootstrap:
+        raise ConfigError(
+            "AUTOCAP_KAFKA_BOOTSTRAP is not set: separate roles need a Kafka cluster"
+            " (start one with `autocap broker`, or run everything with `autocap up`)"
+        )
+    wait_for_kafka(settings.kafka_bootstrap, settings.kafka_connect_timeout_s)
+    ensure_topics(settings, settings.kafka_bootstrap)
+    return settings.kafka_bootstrap
+
+
+def run_broker(settings: Settings) -> None:
+    """Run the embedded Tansu broker in the foreground until SIGTERM/Ctrl-C."""
+    stop = _stop_on_signals()
+    broker = EmbeddedBroker(settings.broker_host, settings.broker_port)
+    broker.start(timeout_s=max(15.0, settings.kafka_connect_timeout_s))
+    print(f"autocap broker: Tansu listening on {broker.bootstrap} (memory storage)", flush=True)
+    try:
+        while not stop.wait(0.5):
+            if (code := broker.poll()) is not None:
+                raise BrokerStartFailed(f"Tansu on {broker.bootstrap} exited with code {code}")
+    finally:
+        broker.stop()
+    print("autocap broker: stopped", flush=True)
+
+
+def run_collector_role(settings: Settings) -> None:
+    """Run the HTTP collector."""
+    from collectors.http.server import run_collector  # keeps `autocap query` start-up light
+
+    if not settings.write_keys:
+        raise ConfigError("no write keys: set AUTOCAP_WRITE_KEYS (comma-separated)")
+    ensure_port_free(settings.collector_host, settings.collector_port, "the collector",
+                     "AUTOCAP_COLLECTOR_PORT")
+    run_collector(settings, connect(settings))
+
+
+def run_worker_role(settings: Settings) -> None:
+    """Run the stream worker (Faust)."""
+    from pipeline.stream.worker import run_worker
+
+    ensure_port_free(settings.metrics_host, settings.worker_metrics_port, "the worker's metrics",
+                     "AUTOCAP_WORKER_METRICS_PORT")
+    run_worker(settings, connect(settings))
+
+
+def run_sink(settings: Settings) -> None:
+    """Run the Parquet sink; publishes the analysts' catalog first."""
+    from pipeline.warehouse.catalog import publish_catalog
+    from pipeline.warehouse.lake import Lake
+    from pipeline.warehouse.sink import EventSink
+
+    ensure_port_free(settings.metrics_host, settings.sink_metrics_port, "the sink's metrics",
+                     "AUTOCAP_SINK_METRICS_PORT")
+    bootstrap = connect(settings)
+    stop = _stop_on_signals()
+    lake = Lake(settings.lake_dir)
+    publish_catalog(settings.warehouse_path, lake)
+    registry = CollectorRegistry()
+    serve_metrics(registry, settings.metrics_host, settings.sink_metrics_port)
+    sink = EventSink(settings, bootstrap, lake, SinkMetrics.create(registry))
+    print(f"autocap sink: writing {settings.topic('enriched')} to {lake.root}", flush=True)
+    sink.run(stop)
+    print("autocap sink: stopped", file=sys.stderr, flush=True)

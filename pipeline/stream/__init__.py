@@ -1,0 +1,1 @@
+"""Stream stages: thin Faust agents around the pure rules in this package."""

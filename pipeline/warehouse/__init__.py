@@ -1,0 +1,1 @@
+"""The warehouse: Kafka batches → Arrow → Parquet lake → DuckDB catalog for analysts."""

@@ -1,0 +1,50 @@
+"""The analysts' catalog: ``warehouse.duckdb``, views over the lake, swapped atomically.
+
+A DuckDB file open for writing cannot be opened by anyone else, so no process keeps the
+analysts' file open: the catalog is built in a temporary file, checkpointed, closed, fsynced
+and renamed over the old one. Analysts who already opened the old file keep reading it; the
+next connection sees the new one. Never a lock error.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+
+from pipeline.sqlfiles import render_sql
+from pipeline.warehouse.lake import Lake
+from pipeline.warehouse.schema import EVENT_SCHEMA
+
+__all__ = ["CATALOG_VIEWS", "publish_catalog"]
+
+#: View name → SQL file under ``sql/catalog``; built in this order.
+CATALOG_VIEWS = ("events",)
+
+
+def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
+    """Build the catalog's views in a temp file and atomically replace ``warehouse_path``."""
+    lake.ensure_table("events", EVENT_SCHEMA)
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = warehouse_path.with_name(f".{warehouse_path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        con = duckdb.connect(str(tmp))
+        try:
+            for view in CATALOG_VIEWS:
+                con.execute(render_sql(f"catalog/{view}", events_glob=lake.glob("events")))
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, warehouse_path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        Path(str(tmp) + ".wal").unlink(missing_ok=True)
+        raise
+    return warehouse_path

@@ -1,0 +1,149 @@
+"""The sink: ``autocap.enriched`` in batches → Arrow → an atomic Parquet file → commit.
+
+Offsets are committed only after the file covering them is durable, so a crash replays
+records instead of losing them; the replayed copies carry the same event_id and the
+``events`` view keeps one. Records that cannot be decoded go to the dead-letter topic.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from pipeline.deadletter import dead_letter_record
+from pipeline.metrics import SinkMetrics
+from pipeline.settings import Settings
+from pipeline.timeutil import utc_now
+from pipeline.warehouse.lake import Lake
+from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
+
+__all__ = ["EventSink", "decode_enriched"]
+
+log = logging.getLogger(__name__)
+
+_REQUIRED = ("event_id", "type", "timestamp", "received_at")
+
+
+def decode_enriched(value: bytes | None) -> dict[str, Any]:
+    """Decode one enriched record; raise ``ValueError`` naming what is wrong."""
+    if value is None:
+        raise ValueError("empty record")
+    record = orjson.loads(value)
+    if not isinstance(record, dict):
+        raise ValueError("record is not a JSON object")
+    for key in _REQUIRED:
+        if not isinstance(record.get(key), str):
+            raise ValueError(f"{key} missing or not a string")
+    return record
+
+
+class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, flush: Callable[[], None]) -> None:
+        self._flush = flush
+
+    def on_partitions_revoked(self, revoked: Any) -> None:
+        # Write what we hold for these partitions before another member takes them over.
+        self._flush()
+
+    def on_partitions_assigned(self, assigned: Any) -> None:
+        pass
+
+
+class EventSink:
+    """Consumes enriched events and writes them to the lake's ``events`` table."""
+
+    def __init__(self, settings: Settings, bootstrap: str, lake: Lake,
+                 metrics: SinkMetrics) -> None:
+        self.settings = settings
+        self.lake = lake
+        self.metrics = metrics
+        self.topic = settings.topic("enriched")
+        self._buffer: list[Any] = []
+        self._oldest = 0.0
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            group_id=settings.group_id("sink"),
+            client_id="autocap-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=int(settings.consumer_session_timeout_s * 1000),
+            heartbeat_interval_ms=max(100, int(settings.consumer_session_timeout_s * 1000 / 5)),
+            max_poll_records=min(settings.sink_batch_max_records, 5000),
+        )
+        self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
+                                       client_id="autocap-sink-dlq")
+        self._consumer.subscribe([self.topic], listener=_FlushOnRevoke(self.flush))
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll, batch and flush until ``stop`` is set; then flush what is left and leave."""
+        lake_table = self.lake.table_dir("events")
+        self.lake.ensure_table("events", EVENT_SCHEMA)
+        if removed := self.lake.clean_temporaries("events"):
+            log.warning("removed %d partial files left by a crash in %s", removed, lake_table)
+        try:
+            while not stop.is_set():
+                polled = self._consumer.poll(timeout_ms=100)
+                for records in polled.values():
+                    if not self._buffer:
+                        self._oldest = time.monotonic()
+                    self._buffer.extend(records)
+                if self._due():
+                    self.flush()
+            self.flush()
+        finally:
+            self._consumer.close()
+            self._producer.close(timeout=5)
+
+    def _due(self) -> bool:
+        if not self._buffer:
+            return False
+        if len(self._buffer) >= self.settings.sink_batch_max_records:
+            return True
+        return time.monotonic() - self._oldest >= self.settings.sink_batch_max_seconds
+
+    def flush(self) -> None:
+        """Write the buffered records as one Parquet file, then commit their offsets."""
+        if not self._buffer:
+            return
+        started = time.perf_counter()
+        batch, self._buffer = self._buffer, []
+        rows = []
+        for rec in batch:
+            try:
+                rows.append(decode_enriched(rec.value))
+            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+                self._dead_letter(rec.value or b"", str(exc))
+        if rows:
+            self.lake.write("events", records_to_table(rows))
+            self.metrics.rows_written.labels("events").inc(len(rows))
+            self.metrics.files_written.labels("events").inc()
+        self._producer.flush(timeout=10)  # dead letters durable before their offsets commit
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for rec in batch:
+            tp = TopicPartition(rec.topic, rec.partition)
+            if tp not in offsets or rec.offset + 1 > offsets[tp].offset:
+                offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
+        try:
+            self._consumer.commit(offsets)
+            self.metrics.last_commit_timestamp.set_to_current_time()
+        except (CommitFailedError, KafkaError) as exc:
+            # The rows are durable; a later replay of them is collapsed by event_id.
+            log.warning("offset commit failed after a rebalance (%s); records may replay", exc)
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _dead_letter(self, payload: bytes, reason: str) -> None:
+        self.metrics.records_dead_lettered.labels("undecodable").inc()
+        self._producer.send(
+            self.settings.topic("dead_letter"),
+            dead_letter_record(stage="sink", reason="undecodable", field=None, message=reason,
+                               payload=payload, received_at=utc_now()),
+        )
