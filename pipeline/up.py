@@ -18,6 +18,8 @@ from pipeline.cluster import ensure_topics, wait_for_kafka
 from pipeline.errors import BrokerStartFailed, BrokerUnavailable, ChildFailed
 from pipeline.processes import ensure_port_free, free_port
 from pipeline.settings import Settings, WriteKey, generate_write_key
+from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.lake import Lake
 from pipeline.supervisor import ChildSpec, Supervisor, last_line
 
 __all__ = ["run_up"]
@@ -130,6 +132,8 @@ def run_up(settings: Settings, *, demo: bool = False, demo_rate: float = 5.0,
             kafka_bootstrap=bootstrap, write_keys=keys,
             kafka_idempotence=settings.kafka_idempotence and not embedded)
         ensure_topics(child_settings, bootstrap)
+        # The catalog exists before the banner, so an analyst can open it right away.
+        publish_catalog(settings.warehouse_path, Lake(settings.lake_dir))
         env = {**os.environ, **child_settings.to_env()}
         for role in ("sink", "worker", "collector"):
             supervisor.start(ChildSpec(role, [*python, role], env))
