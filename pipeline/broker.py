@@ -35,8 +35,9 @@ def tansu_binary() -> str:
 class EmbeddedBroker:
     """A Tansu broker process on a loopback port; a context manager that stops it on exit."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
@@ -59,10 +60,20 @@ class EmbeddedBroker:
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
-                [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url",
-                 url, "--storage-engine", "memory://tansu/"],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads yet at this point
+                [
+                    tansu_binary(),
+                    "broker",
+                    "--listener-url",
+                    url,
+                    "--advertised-listener-url",
+                    url,
+                    "--storage-engine",
+                    "memory://tansu/",
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent,
             )
         finally:
             if self.log_path and not isinstance(out, int):
@@ -91,6 +102,10 @@ class EmbeddedBroker:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

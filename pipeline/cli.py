@@ -53,8 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
     sub.add_parser("sink", parents=[common], help="run the Parquet sink")
 
-    simulate = sub.add_parser("simulate", parents=[common],
-                              help="post simulated traffic to the collector")
+    simulate = sub.add_parser(
+        "simulate", parents=[common], help="post simulated traffic to the collector"
+    )
     simulate.add_argument("--rate", type=float, default=5.0, help="events per second")
     simulate.add_argument("--seed", type=int, help="random seed for repeatable traffic")
 
@@ -68,7 +69,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _flags(args: argparse.Namespace) -> dict[str, Any]:
     names = {dest for _, dest, _ in _COMMON_FLAGS} | {
-        "broker_port", "broker_host", "collector_port", "collector_host"}
+        "broker_port",
+        "broker_host",
+        "collector_port",
+        "collector_host",
+    }
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
 
@@ -108,8 +113,12 @@ def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     for name, env, _default, _doc in setting_docs():
         value = getattr(settings, name)
         shown = ",".join(k.key[:6] + "..." for k in value) if name == "write_keys" else value
-        table.add_row(name, env, "(unset)" if value in (None, ()) else str(shown),
-                      settings.sources.get(name, "default"))
+        table.add_row(
+            name,
+            env,
+            "(unset)" if value in (None, ()) else str(shown),
+            settings.sources.get(name, "default"),
+        )
     Console().print(table)
 
 
@@ -118,6 +127,7 @@ def _role(name: str) -> Callable[[Settings, argparse.Namespace], None]:
         from pipeline import roles
 
         getattr(roles, name)(settings)
+
     return run
 
 
@@ -139,8 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     err = Console(stderr=True, highlight=False)
     try:
         settings = load_settings(_flags(args), config_path=args.config)
-        logging.basicConfig(level=settings.log_level.upper(),
-                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(
+            level=settings.log_level.upper(),
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
         for chatty in ("kafka", "aiokafka"):  # connection chatter at INFO drowns our own logs
             logging.getLogger(chatty).setLevel(max(logging.WARNING, logging.root.level))
         _COMMANDS[args.command](settings, args)

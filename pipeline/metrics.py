@@ -28,16 +28,30 @@ class CollectorMetrics:
     def create(cls, registry: CollectorRegistry) -> CollectorMetrics:
         """Register the collector's metrics in ``registry``."""
         return cls(
-            requests=Counter("autocap_collector_requests", "HTTP requests by route and status.",
-                             ["route", "status"], registry=registry),
-            events_accepted=Counter("autocap_collector_events_accepted",
-                                    "Events acknowledged by Kafka and answered 200.",
-                                    registry=registry),
-            events_rejected=Counter("autocap_collector_events_rejected",
-                                    "Events refused, by reason.", ["reason"], registry=registry),
-            request_seconds=Histogram("autocap_collector_request_duration_seconds",
-                                      "Time from request to answer.", ["route"],
-                                      buckets=_LATENCY_BUCKETS, registry=registry),
+            requests=Counter(
+                "autocap_collector_requests",
+                "HTTP requests by route and status.",
+                ["route", "status"],
+                registry=registry,
+            ),
+            events_accepted=Counter(
+                "autocap_collector_events_accepted",
+                "Events acknowledged by Kafka and answered 200.",
+                registry=registry,
+            ),
+            events_rejected=Counter(
+                "autocap_collector_events_rejected",
+                "Events refused, by reason.",
+                ["reason"],
+                registry=registry,
+            ),
+            request_seconds=Histogram(
+                "autocap_collector_request_duration_seconds",
+                "Time from request to answer.",
+                ["route"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
         )
 
 
@@ -53,14 +67,25 @@ class WorkerMetrics:
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
         """Register the worker's metrics in ``registry``."""
         return cls(
-            events_processed=Counter("autocap_worker_events_processed",
-                                     "Events processed, by agent.", ["agent"], registry=registry),
-            events_dead_lettered=Counter("autocap_worker_events_dead_lettered",
-                                         "Undecodable records sent to the dead-letter topic.",
-                                         ["agent", "reason"], registry=registry),
-            processing_seconds=Histogram("autocap_worker_processing_duration_seconds",
-                                         "Time to process one event.", ["agent"],
-                                         buckets=_LATENCY_BUCKETS, registry=registry),
+            events_processed=Counter(
+                "autocap_worker_events_processed",
+                "Events processed, by agent.",
+                ["agent"],
+                registry=registry,
+            ),
+            events_dead_lettered=Counter(
+                "autocap_worker_events_dead_lettered",
+                "Undecodable records sent to the dead-letter topic.",
+                ["agent", "reason"],
+                registry=registry,
+            ),
+            processing_seconds=Histogram(
+                "autocap_worker_processing_duration_seconds",
+                "Time to process one event.",
+                ["agent"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
         )
 
 
@@ -78,19 +103,32 @@ class SinkMetrics:
     def create(cls, registry: CollectorRegistry) -> SinkMetrics:
         """Register the sink's metrics in ``registry``."""
         return cls(
-            rows_written=Counter("autocap_sink_rows_written", "Rows written to the lake.",
-                                 ["table"], registry=registry),
-            files_written=Counter("autocap_sink_files_written", "Parquet files written.",
-                                  ["table"], registry=registry),
-            records_dead_lettered=Counter("autocap_sink_records_dead_lettered",
-                                          "Records the sink could not decode.",
-                                          ["reason"], registry=registry),
-            batch_seconds=Histogram("autocap_sink_batch_duration_seconds",
-                                    "Time to write one batch and commit its offsets.",
-                                    buckets=_LATENCY_BUCKETS, registry=registry),
-            last_commit_timestamp=Gauge("autocap_sink_last_commit_timestamp_seconds",
-                                        "Unix time of the last offset commit.",
-                                        registry=registry),
+            rows_written=Counter(
+                "autocap_sink_rows_written",
+                "Rows written to the lake.",
+                ["table"],
+                registry=registry,
+            ),
+            files_written=Counter(
+                "autocap_sink_files_written", "Parquet files written.", ["table"], registry=registry
+            ),
+            records_dead_lettered=Counter(
+                "autocap_sink_records_dead_lettered",
+                "Records the sink could not decode.",
+                ["reason"],
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                "autocap_sink_batch_duration_seconds",
+                "Time to write one batch and commit its offsets.",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            last_commit_timestamp=Gauge(
+                "autocap_sink_last_commit_timestamp_seconds",
+                "Unix time of the last offset commit.",
+                registry=registry,
+            ),
         )
 
 

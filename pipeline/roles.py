@@ -70,8 +70,9 @@ def run_collector_role(settings: Settings) -> None:
 
     if not settings.write_keys:
         raise ConfigError("no write keys: set AUTOCAP_WRITE_KEYS (comma-separated)")
-    ensure_port_free(settings.collector_host, settings.collector_port, "the collector",
-                     "AUTOCAP_COLLECTOR_PORT")
+    ensure_port_free(
+        settings.collector_host, settings.collector_port, "the collector", "AUTOCAP_COLLECTOR_PORT"
+    )
     run_collector(settings, connect(settings))
 
 
@@ -79,8 +80,12 @@ def run_worker_role(settings: Settings) -> None:
     """Run the stream worker (Faust)."""
     from pipeline.stream.worker import run_worker
 
-    ensure_port_free(settings.metrics_host, settings.worker_metrics_port, "the worker's metrics",
-                     "AUTOCAP_WORKER_METRICS_PORT")
+    ensure_port_free(
+        settings.metrics_host,
+        settings.worker_metrics_port,
+        "the worker's metrics",
+        "AUTOCAP_WORKER_METRICS_PORT",
+    )
     run_worker(settings, connect(settings))
 
 
@@ -90,8 +95,12 @@ def run_sink(settings: Settings) -> None:
     from pipeline.warehouse.lake import Lake
     from pipeline.warehouse.sink import EventSink
 
-    ensure_port_free(settings.metrics_host, settings.sink_metrics_port, "the sink's metrics",
-                     "AUTOCAP_SINK_METRICS_PORT")
+    ensure_port_free(
+        settings.metrics_host,
+        settings.sink_metrics_port,
+        "the sink's metrics",
+        "AUTOCAP_SINK_METRICS_PORT",
+    )
     bootstrap = connect(settings)
     stop = _stop_on_signals()
     lake = Lake(settings.lake_dir)

@@ -99,7 +99,8 @@ class Settings:
         default="127.0.0.1", metadata=_doc("Address the worker's and sink's /metrics bind.")
     )
     worker_metrics_port: int = field(
-        default=9101, metadata=_doc("Prometheus /metrics port of the stream worker.", low=1, high=65535)
+        default=9101,
+        metadata=_doc("Prometheus /metrics port of the stream worker.", low=1, high=65535),
     )
     sink_metrics_port: int = field(
         default=9102, metadata=_doc("Prometheus /metrics port of the sink.", low=1, high=65535)
@@ -125,7 +126,9 @@ class Settings:
     )
     log_level: str = field(
         default="info",
-        metadata=_doc("debug, info, warning or error.", choices=("debug", "info", "warning", "error")),
+        metadata=_doc(
+            "debug, info, warning or error.", choices=("debug", "info", "warning", "error")
+        ),
     )
 
     # Where each value came from ("default", "autocap.toml", "env", "flag"); not a setting.
@@ -223,7 +226,9 @@ def _parse_bool(text: str, where: str) -> bool:
     raise ConfigError(f"{where}: expected true or false, got {text!r}")
 
 
-def _parse_number(kind: Callable[[str], Any], text: str, where: str, meta: Mapping[str, Any]) -> Any:
+def _parse_number(
+    kind: Callable[[str], Any], text: str, where: str, meta: Mapping[str, Any]
+) -> Any:
     try:
         value = kind(text.strip())
     except ValueError:

@@ -55,8 +55,15 @@ def last_line(path: Path) -> str:
 class Supervisor:
     """Starts, watches, restarts and stops a set of child processes."""
 
-    def __init__(self, logs_dir: Path, report: Callable[[str], None], *, max_restarts: int = 5,
-                 window_s: float = 60.0, grace_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        logs_dir: Path,
+        report: Callable[[str], None],
+        *,
+        max_restarts: int = 5,
+        window_s: float = 60.0,
+        grace_s: float = 10.0,
+    ) -> None:
         self.logs_dir = logs_dir
         self.report = report
         self.max_restarts = max_restarts
@@ -78,16 +85,23 @@ class Supervisor:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path(child.spec.name).open("ab") as log:
             child.proc = subprocess.Popen(
-                child.spec.argv, env=child.spec.env, stdin=subprocess.DEVNULL, stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True,
-                preexec_fn=die_with_parent,  # noqa: PLW1509 - only sets PDEATHSIG
+                child.spec.argv,
+                env=child.spec.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         child.restart_at = None
 
     def pids(self) -> dict[str, int]:
         """PID of every running child, by name."""
-        return {c.spec.name: c.proc.pid for c in self._children
-                if c.proc is not None and c.proc.poll() is None}
+        return {
+            c.spec.name: c.proc.pid
+            for c in self._children
+            if c.proc is not None and c.proc.poll() is None
+        }
 
     def check(self, now: float | None = None) -> None:
         """Reap dead children: restart them when due, or raise ``ChildFailed``."""
@@ -108,8 +122,9 @@ class Supervisor:
             while child.deaths and now - child.deaths[0] > self.window_s:
                 child.deaths.popleft()
             if len(child.deaths) > self.max_restarts:
-                raise ChildFailed(f"{detail}; it died {len(child.deaths)} times in "
-                                  f"{self.window_s:g}s, giving up")
+                raise ChildFailed(
+                    f"{detail}; it died {len(child.deaths)} times in {self.window_s:g}s, giving up"
+                )
             delay = min(10.0, 0.5 * 2 ** (len(child.deaths) - 1))
             self.report(f"{detail}; restarting in {delay:g}s")
             child.restart_at = now + delay

@@ -18,9 +18,9 @@ from pipeline.cluster import ensure_topics, wait_for_kafka
 from pipeline.errors import BrokerStartFailed, BrokerUnavailable, ChildFailed
 from pipeline.processes import ensure_port_free, free_port
 from pipeline.settings import Settings, WriteKey, generate_write_key
+from pipeline.supervisor import ChildSpec, Supervisor, last_line
 from pipeline.warehouse.catalog import publish_catalog
 from pipeline.warehouse.lake import Lake
-from pipeline.supervisor import ChildSpec, Supervisor, last_line
 
 __all__ = ["run_up"]
 
@@ -40,15 +40,25 @@ def _write_keys(settings: Settings) -> tuple[tuple[WriteKey, ...], bool]:
 
 
 def _check_ports(settings: Settings, embedded: bool) -> None:
-    ensure_port_free(settings.collector_host, settings.collector_port, "the collector",
-                     "AUTOCAP_COLLECTOR_PORT")
-    ensure_port_free(settings.metrics_host, settings.worker_metrics_port,
-                     "the worker's metrics", "AUTOCAP_WORKER_METRICS_PORT")
-    ensure_port_free(settings.metrics_host, settings.sink_metrics_port, "the sink's metrics",
-                     "AUTOCAP_SINK_METRICS_PORT")
+    ensure_port_free(
+        settings.collector_host, settings.collector_port, "the collector", "AUTOCAP_COLLECTOR_PORT"
+    )
+    ensure_port_free(
+        settings.metrics_host,
+        settings.worker_metrics_port,
+        "the worker's metrics",
+        "AUTOCAP_WORKER_METRICS_PORT",
+    )
+    ensure_port_free(
+        settings.metrics_host,
+        settings.sink_metrics_port,
+        "the sink's metrics",
+        "AUTOCAP_SINK_METRICS_PORT",
+    )
     if embedded and settings.broker_port:
-        ensure_port_free(settings.broker_host, settings.broker_port, "the embedded broker",
-                         "AUTOCAP_BROKER_PORT")
+        ensure_port_free(
+            settings.broker_host, settings.broker_port, "the embedded broker", "AUTOCAP_BROKER_PORT"
+        )
 
 
 def _wait_ready(url: str, supervisor: Supervisor, stop: threading.Event, timeout_s: float) -> None:
@@ -63,19 +73,26 @@ def _wait_ready(url: str, supervisor: Supervisor, stop: threading.Event, timeout
             pass
         time.sleep(0.2)
     if not stop.is_set():
-        raise ChildFailed(f"the collector did not become ready at {url} within {timeout_s:g}s "
-                          f"(log: {supervisor.log_path('collector')}): "
-                          f"{last_line(supervisor.log_path('collector'))}")
+        raise ChildFailed(
+            f"the collector did not become ready at {url} within {timeout_s:g}s "
+            f"(log: {supervisor.log_path('collector')}): "
+            f"{last_line(supervisor.log_path('collector'))}"
+        )
 
 
-def _banner(console: Console, settings: Settings, bootstrap: str, embedded: bool,
-            new_key: bool, demo: bool) -> None:
+def _banner(
+    console: Console, settings: Settings, bootstrap: str, embedded: bool, new_key: bool, demo: bool
+) -> None:
     collector = f"http://{settings.collector_host}:{settings.collector_port}"
     table = Table(title="autocap is up", show_header=False, title_justify="left")
     table.add_row("collector", f"{collector}/v1/batch   (metrics {collector}/metrics)")
     table.add_row("broker", bootstrap + ("   (embedded Tansu, memory storage)" if embedded else ""))
-    table.add_row("worker", f"metrics http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics")
-    table.add_row("sink", f"metrics http://{settings.metrics_host}:{settings.sink_metrics_port}/metrics")
+    table.add_row(
+        "worker", f"metrics http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics"
+    )
+    table.add_row(
+        "sink", f"metrics http://{settings.metrics_host}:{settings.sink_metrics_port}/metrics"
+    )
     table.add_row("warehouse", f"duckdb {settings.warehouse_path} -readonly")
     table.add_row("logs", str(settings.logs_dir) + "/")
     key = settings.write_keys[0].key
@@ -85,12 +102,20 @@ def _banner(console: Console, settings: Settings, bootstrap: str, embedded: bool
     console.print(table)
     console.print(
         f"Send an event:\n  curl -u {key}: -H 'content-type: application/json' "
-        f"{collector}/v1/batch -d '{{\"batch\":[{{\"type\":\"track\",\"event\":\"Signed Up\","
-        f"\"anonymousId\":\"a1\"}}]}}'\nStop with Ctrl-C.", highlight=False, soft_wrap=True)
+        f'{collector}/v1/batch -d \'{{"batch":[{{"type":"track","event":"Signed Up",'
+        f'"anonymousId":"a1"}}]}}\'\nStop with Ctrl-C.',
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
-def run_up(settings: Settings, *, demo: bool = False, demo_rate: float = 5.0,
-           console: Console | None = None) -> None:
+def run_up(
+    settings: Settings,
+    *,
+    demo: bool = False,
+    demo_rate: float = 5.0,
+    console: Console | None = None,
+) -> None:
     """Start broker (when embedded), sink, worker and collector; run until Ctrl-C/SIGTERM."""
     console = console or Console()
     embedded = not settings.kafka_bootstrap
@@ -115,22 +140,31 @@ def run_up(settings: Settings, *, demo: bool = False, demo_rate: float = 5.0,
         if embedded:
             port = settings.broker_port or free_port(settings.broker_host)
             bootstrap = f"{settings.broker_host}:{port}"
-            supervisor.start(ChildSpec("broker", [*python, "broker"], {
-                **os.environ, **settings.to_env(), "AUTOCAP_BROKER_PORT": str(port)},
-                critical=True))
+            supervisor.start(
+                ChildSpec(
+                    "broker",
+                    [*python, "broker"],
+                    {**os.environ, **settings.to_env(), "AUTOCAP_BROKER_PORT": str(port)},
+                    critical=True,
+                )
+            )
             try:
                 wait_for_kafka(bootstrap, max(15.0, settings.kafka_connect_timeout_s))
             except BrokerUnavailable:
                 supervisor.check()  # reports the broker's own last words if it died
-                raise BrokerStartFailed(f"the embedded broker did not answer on {bootstrap} "
-                                        f"(log: {supervisor.log_path('broker')})") from None
+                raise BrokerStartFailed(
+                    f"the embedded broker did not answer on {bootstrap} "
+                    f"(log: {supervisor.log_path('broker')})"
+                ) from None
         else:
             bootstrap = str(settings.kafka_bootstrap)
             wait_for_kafka(bootstrap, settings.kafka_connect_timeout_s)
         # Children get fully resolved settings; the embedded broker refuses InitProducerId.
         child_settings = settings.with_overrides(
-            kafka_bootstrap=bootstrap, write_keys=keys,
-            kafka_idempotence=settings.kafka_idempotence and not embedded)
+            kafka_bootstrap=bootstrap,
+            write_keys=keys,
+            kafka_idempotence=settings.kafka_idempotence and not embedded,
+        )
         ensure_topics(child_settings, bootstrap)
         # The catalog exists before the banner, so an analyst can open it right away.
         publish_catalog(settings.warehouse_path, Lake(settings.lake_dir))
@@ -140,8 +174,9 @@ def run_up(settings: Settings, *, demo: bool = False, demo_rate: float = 5.0,
         collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
         _wait_ready(collector_url + "/readyz", supervisor, stop, timeout_s=60)
         if demo:
-            supervisor.start(ChildSpec("demo", [*python, "simulate", "--rate", str(demo_rate)],
-                                       env))
+            supervisor.start(
+                ChildSpec("demo", [*python, "simulate", "--rate", str(demo_rate)], env)
+            )
         if not stop.is_set():
             _banner(console, child_settings, bootstrap, embedded, new_key, demo)
         while not stop.wait(0.25):
@@ -151,4 +186,3 @@ def run_up(settings: Settings, *, demo: bool = False, demo_rate: float = 5.0,
             console.print("autocap: stopping...", highlight=False)
         supervisor.stop_all()
     console.print("autocap: stopped", highlight=False)
-

@@ -64,15 +64,18 @@ def child_env(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
-def autocap(*args: str, env: dict[str, str], cwd: Path | None = None,
-            **popen: Any) -> subprocess.Popen[str]:
+def autocap(
+    *args: str, env: dict[str, str], cwd: Path | None = None, **popen: Any
+) -> subprocess.Popen[str]:
     """Start ``autocap ARGS`` as a real subprocess (the installed entry point's module)."""
-    return subprocess.Popen([sys.executable, "-m", "pipeline", *args], env=env, cwd=cwd,
-                            text=True, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pipeline", *args], env=env, cwd=cwd, text=True, **popen
+    )
 
 
-def wait_until(predicate: Callable[[], Any], timeout: float, interval: float = 0.1,
-               what: str = "condition") -> Any:
+def wait_until(
+    predicate: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
     """Poll ``predicate`` until it returns something truthy; fail the test on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

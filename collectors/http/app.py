@@ -47,13 +47,19 @@ class _Refused(Exception):
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def _refusal(exc: _Refused) -> Response:
-    return _json(exc.status, {"success": False, "error": {
-        "field": exc.field, "reason": exc.reason, "message": str(exc)}})
+    return _json(
+        exc.status,
+        {
+            "success": False,
+            "error": {"field": exc.field, "reason": exc.reason, "message": str(exc)},
+        },
+    )
 
 
 async def _read_body(request: Request) -> bytes:
@@ -77,8 +83,9 @@ async def _read_body(request: Request) -> bytes:
     except zlib.error:
         raise _Refused(400, "body", "gzip", "body is not valid gzip") from None
     if len(out) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-        raise _Refused(413, "body", "too_large",
-                       f"decompressed body exceeds {MAX_BODY_BYTES} bytes")
+        raise _Refused(
+            413, "body", "too_large", f"decompressed body exceeds {MAX_BODY_BYTES} bytes"
+        )
     if not inflater.eof:
         raise _Refused(400, "body", "gzip", "gzip body is truncated")
     return out
@@ -92,12 +99,15 @@ def _basic_auth_key(request: Request) -> str | None:
     try:
         decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
-        raise _Refused(401, "authorization", "malformed", "Authorization header is not valid "
-                       "Basic credentials") from None
+        raise _Refused(
+            401, "authorization", "malformed", "Authorization header is not valid Basic credentials"
+        ) from None
     return decoded.partition(":")[0]
 
 
-def create_app(settings: Settings, producer: EventProducer, registry: CollectorRegistry) -> Starlette:
+def create_app(
+    settings: Settings, producer: EventProducer, registry: CollectorRegistry
+) -> Starlette:
     """Build the collector app around an ``EventProducer`` (Kafka in production)."""
     metrics = CollectorMetrics.create(registry)
     known_keys = {k.key for k in settings.write_keys}
@@ -109,8 +119,12 @@ def create_app(settings: Settings, producer: EventProducer, registry: CollectorR
         if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
             key = body["writeKey"]
         if not key:
-            raise _Refused(401, "writeKey", "missing", "no write key: send it as the Basic "
-                           "auth username or as writeKey in the body")
+            raise _Refused(
+                401,
+                "writeKey",
+                "missing",
+                "no write key: send it as the Basic auth username or as writeKey in the body",
+            )
         if key not in known_keys:
             raise _Refused(401, "writeKey", "unknown", "unknown write key")
         return key
@@ -130,8 +144,9 @@ def create_app(settings: Settings, producer: EventProducer, registry: CollectorR
             if not isinstance(messages, list):
                 raise _Refused(400, "batch", "type", "batch must be an array of messages")
             if len(messages) > MAX_BATCH_EVENTS:
-                raise _Refused(413, "batch", "too_many", f"batch holds more than "
-                               f"{MAX_BATCH_EVENTS} messages")
+                raise _Refused(
+                    413, "batch", "too_many", f"batch holds more than {MAX_BATCH_EVENTS} messages"
+                )
         else:
             messages = [body]
         accepted: list[Record] = []
@@ -139,16 +154,31 @@ def create_app(settings: Settings, producer: EventProducer, registry: CollectorR
         errors: list[dict[str, Any]] = []
         for index, message in enumerate(messages):
             try:
-                record = normalize(message, received_at=received_at,
-                                   batch_sent_at=body.get("sentAt"), default_type=default_type)
+                record = normalize(
+                    message,
+                    received_at=received_at,
+                    batch_sent_at=body.get("sentAt"),
+                    default_type=default_type,
+                )
             except InvalidEvent as exc:
                 metrics.events_rejected.labels(exc.rule).inc()
-                errors.append({"index": index, "field": exc.field, "reason": exc.rule,
-                               "message": str(exc)})
-                dead.append((None, dead_letter_record(
-                    stage="collector", reason=exc.rule, field=exc.field, message=str(exc),
-                    payload=orjson.dumps(message), received_at=received_at,
-                    write_key=write_key)))
+                errors.append(
+                    {"index": index, "field": exc.field, "reason": exc.rule, "message": str(exc)}
+                )
+                dead.append(
+                    (
+                        None,
+                        dead_letter_record(
+                            stage="collector",
+                            reason=exc.rule,
+                            field=exc.field,
+                            message=str(exc),
+                            payload=orjson.dumps(message),
+                            received_at=received_at,
+                            write_key=write_key,
+                        ),
+                    )
+                )
                 continue
             key = (record["anonymous_id"] or record["user_id"]).encode()
             accepted.append((key, orjson.dumps(record)))
@@ -160,8 +190,11 @@ def create_app(settings: Settings, producer: EventProducer, registry: CollectorR
         metrics.events_accepted.inc(len(accepted))
         answer: dict[str, Any] = {"success": True}
         if errors:
-            answer |= {"accepted": len(accepted), "rejected": len(errors),
-                       "errors": errors[:_MAX_ERRORS_SHOWN]}
+            answer |= {
+                "accepted": len(accepted),
+                "rejected": len(errors),
+                "errors": errors[:_MAX_ERRORS_SHOWN],
+            }
         return _json(200, answer)
 
     def endpoint(route: str, default_type: str | None) -> Callable[[Request], Awaitable[Response]]:
@@ -174,6 +207,7 @@ def create_app(settings: Settings, producer: EventProducer, registry: CollectorR
             metrics.requests.labels(route, str(response.status_code)).inc()
             metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
             return response
+
         return handle
 
     async def healthz(request: Request) -> Response:
@@ -188,8 +222,10 @@ def create_app(settings: Settings, producer: EventProducer, registry: CollectorR
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     routes = [Route("/v1/batch", endpoint("batch", None), methods=["POST"])]
-    routes += [Route(f"/v1/{kind}", endpoint(kind, kind), methods=["POST"])
-               for kind in sorted(MESSAGE_TYPES)]
+    routes += [
+        Route(f"/v1/{kind}", endpoint(kind, kind), methods=["POST"])
+        for kind in sorted(MESSAGE_TYPES)
+    ]
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

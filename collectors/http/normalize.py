@@ -20,8 +20,21 @@ __all__ = ["JUNK_IDS", "MESSAGE_TYPES", "normalize"]
 MESSAGE_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 
 #: Identifiers buggy clients send that would merge strangers into one person.
-JUNK_IDS = frozenset({"null", "undefined", "none", "nil", "0", "-1", "anonymous", "guest",
-                      "[object object]", "nan", "unknown"})
+JUNK_IDS = frozenset(
+    {
+        "null",
+        "undefined",
+        "none",
+        "nil",
+        "0",
+        "-1",
+        "anonymous",
+        "guest",
+        "[object object]",
+        "nan",
+        "unknown",
+    }
+)
 
 _MAX_FUTURE = timedelta(hours=23)
 _MAX_ID_LENGTH = 256
@@ -50,8 +63,9 @@ def _object(message: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     return value
 
 
-def _event_time(message: Mapping[str, Any], received_at: datetime,
-                sent_at: datetime | None) -> tuple[datetime, bool]:
+def _event_time(
+    message: Mapping[str, Any], received_at: datetime, sent_at: datetime | None
+) -> tuple[datetime, bool]:
     """Corrected event time, and whether it fell back to ``received_at``."""
     raw = message.get("timestamp")
     if raw is None:
@@ -65,14 +79,21 @@ def _event_time(message: Mapping[str, Any], received_at: datetime,
     return corrected, False
 
 
-def normalize(message: object, *, received_at: datetime, batch_sent_at: object = None,
-              default_type: str | None = None) -> dict[str, Any]:
+def normalize(
+    message: object,
+    *,
+    received_at: datetime,
+    batch_sent_at: object = None,
+    default_type: str | None = None,
+) -> dict[str, Any]:
     """Validate and normalize one message, or raise ``InvalidEvent`` naming the field."""
     if not isinstance(message, dict):
         raise InvalidEvent("message", "type", "each message must be a JSON object")
     kind = message.get("type", default_type)
     if kind not in MESSAGE_TYPES:
-        raise InvalidEvent("type", "enum", f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}")
+        raise InvalidEvent(
+            "type", "enum", f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}"
+        )
     if default_type is not None and kind != default_type:
         raise InvalidEvent("type", "mismatch", f"type {kind!r} sent to /v1/{default_type}")
     anonymous_id = _identifier(message, "anonymousId")
@@ -83,8 +104,11 @@ def normalize(message: object, *, received_at: datetime, batch_sent_at: object =
     if kind == "track" and (not isinstance(event, str) or not event.strip()):
         raise InvalidEvent("event", "required", "track messages need an event name")
     message_id = message.get("messageId")
-    if message_id is not None and (not isinstance(message_id, str) or not message_id.strip()
-                                   or len(message_id) > _MAX_ID_LENGTH):
+    if message_id is not None and (
+        not isinstance(message_id, str)
+        or not message_id.strip()
+        or len(message_id) > _MAX_ID_LENGTH
+    ):
         raise InvalidEvent("messageId", "type", "messageId must be a non-empty string")
 
     sent_at = parse_ts(message.get("sentAt", batch_sent_at))

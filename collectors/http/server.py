@@ -15,8 +15,9 @@ __all__ = ["run_collector"]
 
 def run_collector(settings: Settings, bootstrap: str) -> None:
     """Bind the configured port and serve; uvicorn handles the signals and drains requests."""
-    ensure_port_free(settings.collector_host, settings.collector_port, "the collector",
-                     "AUTOCAP_COLLECTOR_PORT")
+    ensure_port_free(
+        settings.collector_host, settings.collector_port, "the collector", "AUTOCAP_COLLECTOR_PORT"
+    )
     app = create_app(settings, KafkaEventProducer(settings, bootstrap), CollectorRegistry())
     config = uvicorn.Config(
         app,

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import random
 import threading
-import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta
@@ -25,22 +24,40 @@ __all__ = ["journey", "run_traffic"]
 
 _B2B_PATH = ["/", "/features", "/pricing", "/docs", "/demo", "/signup", "/app", "/app/billing"]
 _B2C_PATH = ["/shop", "/shop/sneakers", "/shop/cart", "/shop/checkout"]
-_COMPANIES = [("acme.io", "Software", 250), ("globex.com", "Manufacturing", 4200),
-              ("initech.net", "Financial Services", 900), ("umbrella.org", "Healthcare", 12000)]
+_COMPANIES = [
+    ("acme.io", "Software", 250),
+    ("globex.com", "Manufacturing", 4200),
+    ("initech.net", "Financial Services", 900),
+    ("umbrella.org", "Healthcare", 12000),
+]
 _ROLES = ["Engineer", "Director of Engineering", "CTO", "Procurement Manager", "Analyst"]
 
 
 def _page(anon: str, path: str, at: datetime, **extra: Any) -> dict[str, Any]:
-    return {"type": "track", "event": "$pageview", "anonymousId": anon, "messageId": uuid7(),
-            "timestamp": format_ts(at),
-            "context": {"page": {"path": path, "url": f"https://demo.autocap.local{path}"},
-                        "library": {"name": "autocap-demo", "version": "0.1"}}, **extra}
+    return {
+        "type": "track",
+        "event": "$pageview",
+        "anonymousId": anon,
+        "messageId": uuid7(),
+        "timestamp": format_ts(at),
+        "context": {
+            "page": {"path": path, "url": f"https://demo.autocap.local{path}"},
+            "library": {"name": "autocap-demo", "version": "0.1"},
+        },
+        **extra,
+    }
 
 
 def _click(anon: str, path: str, at: datetime, text: str, tag: str = "button") -> dict[str, Any]:
-    return {"type": "track", "event": "$click", "anonymousId": anon, "messageId": uuid7(),
-            "timestamp": format_ts(at), "context": {"page": {"path": path}},
-            "properties": {"$elements": [{"tag": tag, "text": text}]}}
+    return {
+        "type": "track",
+        "event": "$click",
+        "anonymousId": anon,
+        "messageId": uuid7(),
+        "timestamp": format_ts(at),
+        "context": {"page": {"path": path}},
+        "properties": {"$elements": [{"tag": tag, "text": text}]},
+    }
 
 
 def journey(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
@@ -56,13 +73,31 @@ def journey(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
             out.append(_page(anon, path, at))
         if depth >= 6:
             user = f"user-{rng.randint(1, 10**6)}"
-            out.append({"type": "identify", "anonymousId": anon, "userId": user,
-                        "messageId": uuid7(), "timestamp": format_ts(at),
-                        "traits": {"email": f"{user}@{domain}", "title": rng.choice(_ROLES)}})
-            out.append({"type": "group", "anonymousId": anon, "userId": user,
-                        "groupId": domain, "messageId": uuid7(), "timestamp": format_ts(at),
-                        "traits": {"name": domain.split(".")[0].title(), "industry": industry,
-                                   "employees": employees}})
+            out.append(
+                {
+                    "type": "identify",
+                    "anonymousId": anon,
+                    "userId": user,
+                    "messageId": uuid7(),
+                    "timestamp": format_ts(at),
+                    "traits": {"email": f"{user}@{domain}", "title": rng.choice(_ROLES)},
+                }
+            )
+            out.append(
+                {
+                    "type": "group",
+                    "anonymousId": anon,
+                    "userId": user,
+                    "groupId": domain,
+                    "messageId": uuid7(),
+                    "timestamp": format_ts(at),
+                    "traits": {
+                        "name": domain.split(".")[0].title(),
+                        "industry": industry,
+                        "employees": employees,
+                    },
+                }
+            )
     else:
         depth = rng.randint(1, len(_B2C_PATH))
         for path in _B2C_PATH[:depth]:
@@ -70,24 +105,36 @@ def journey(rng: random.Random, now: datetime) -> list[dict[str, Any]]:
             out.append(_page(anon, path, at))
             out.append(_click(anon, path, at, "Add to cart" if "cart" not in path else "Checkout"))
         if depth == len(_B2C_PATH):
-            out.append({"type": "track", "event": "Order Completed", "anonymousId": anon,
-                        "messageId": uuid7(), "timestamp": format_ts(at),
-                        "properties": {"revenue": round(rng.uniform(15, 400), 2),
-                                       "currency": "EUR"}})
+            out.append(
+                {
+                    "type": "track",
+                    "event": "Order Completed",
+                    "anonymousId": anon,
+                    "messageId": uuid7(),
+                    "timestamp": format_ts(at),
+                    "properties": {"revenue": round(rng.uniform(15, 400), 2), "currency": "EUR"},
+                }
+            )
     return out
 
 
-def run_traffic(settings: Settings, rate: float, stop: threading.Event, seed: int | None = None) -> int:
+def run_traffic(
+    settings: Settings, rate: float, stop: threading.Event, seed: int | None = None
+) -> int:
     """Post about ``rate`` events/s to the collector until ``stop``; returns events accepted."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - simulated traffic, not secrets
     url = f"http://{settings.collector_host}:{settings.collector_port}/v1/batch"
     auth = base64.b64encode(f"{settings.write_keys[0].key}:".encode()).decode()
     sent = 0
     while not stop.is_set():
         batch = journey(rng, utc_now())
         body = orjson.dumps({"batch": batch, "sentAt": format_ts(utc_now())})
-        request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Authorization": f"Basic {auth}"})
+        request = urllib.request.Request(
+            url,
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json", "Authorization": f"Basic {auth}"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - our URL
                 if resp.status == 200:

@@ -24,8 +24,14 @@ __all__ = ["create_app"]
 
 def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
     # Values stay bytes: we decode with orjson ourselves and own the error handling.
-    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                     value_serializer="raw", partitions=partitions)
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=partitions,
+    )
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
@@ -58,9 +64,16 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 record = decode_raw(event.value)
             except InvalidEvent as exc:
                 metrics.events_dead_lettered.labels("stage1", exc.rule).inc()
-                await dead_letter.send(value=dead_letter_record(
-                    stage="stage1", reason=exc.rule, field=exc.field, message=str(exc),
-                    payload=event.value or b"", received_at=utc_now()))
+                await dead_letter.send(
+                    value=dead_letter_record(
+                        stage="stage1",
+                        reason=exc.rule,
+                        field=exc.field,
+                        message=str(exc),
+                        payload=event.value or b"",
+                        received_at=utc_now(),
+                    )
+                )
                 continue
             out = enrich(record)
             await enriched.send(key=str(out["person_id"]).encode(), value=orjson.dumps(out))

@@ -19,6 +19,10 @@ from pipeline.warehouse.schema import EVENT_SCHEMA
 
 __all__ = ["CATALOG_VIEWS", "publish_catalog"]
 
+#: Oldest DuckDB able to open the catalog: the `duckdb` CLI and BI tools often lag the
+#: Python package, and the catalog holds only views, so nothing newer is needed.
+_STORAGE_VERSION = "v1.0.0"
+
 #: View name → SQL file under ``sql/catalog``; built in this order.
 CATALOG_VIEWS = ("events",)
 
@@ -30,7 +34,7 @@ def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
     tmp = warehouse_path.with_name(f".{warehouse_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        con = duckdb.connect(str(tmp))
+        con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
             for view in CATALOG_VIEWS:
                 con.execute(render_sql(f"catalog/{view}", events_glob=lake.glob("events")))

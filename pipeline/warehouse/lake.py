@@ -80,4 +80,3 @@ class Lake:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
-

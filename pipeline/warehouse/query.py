@@ -24,8 +24,10 @@ class QueryResult:
 def connect_readonly(warehouse_path: Path) -> duckdb.DuckDBPyConnection:
     """Open ``warehouse.duckdb`` read-only, or say clearly why it cannot be."""
     if not warehouse_path.exists():
-        raise QueryError(f"no warehouse at {warehouse_path}: start `autocap up` (or `autocap "
-                         "sink`) first, or pass --data-dir")
+        raise QueryError(
+            f"no warehouse at {warehouse_path}: start `autocap up` (or `autocap "
+            "sink`) first, or pass --data-dir"
+        )
     try:
         return duckdb.connect(str(warehouse_path), read_only=True)
     except duckdb.Error as exc:

@@ -61,8 +61,9 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 class EventSink:
     """Consumes enriched events and writes them to the lake's ``events`` table."""
 
-    def __init__(self, settings: Settings, bootstrap: str, lake: Lake,
-                 metrics: SinkMetrics) -> None:
+    def __init__(
+        self, settings: Settings, bootstrap: str, lake: Lake, metrics: SinkMetrics
+    ) -> None:
         self.settings = settings
         self.lake = lake
         self.metrics = metrics
@@ -79,8 +80,9 @@ class EventSink:
             heartbeat_interval_ms=max(100, int(settings.consumer_session_timeout_s * 1000 / 5)),
             max_poll_records=min(settings.sink_batch_max_records, 5000),
         )
-        self._producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                       client_id="autocap-sink-dlq")
+        self._producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", client_id="autocap-sink-dlq"
+        )
         self._consumer.subscribe([self.topic], listener=_FlushOnRevoke(self.flush))
 
     def run(self, stop: threading.Event) -> None:
@@ -144,6 +146,12 @@ class EventSink:
         self.metrics.records_dead_lettered.labels("undecodable").inc()
         self._producer.send(
             self.settings.topic("dead_letter"),
-            dead_letter_record(stage="sink", reason="undecodable", field=None, message=reason,
-                               payload=payload, received_at=utc_now()),
+            dead_letter_record(
+                stage="sink",
+                reason="undecodable",
+                field=None,
+                message=reason,
+                payload=payload,
+                received_at=utc_now(),
+            ),
         )

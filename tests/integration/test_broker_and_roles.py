@@ -25,8 +25,14 @@ from tests.conftest import WRITE_KEY, autocap, child_env, wait_until
 
 def test_autocap_broker_serves_kafka_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
-    proc = autocap("broker", "--port", str(port), env=child_env(Settings(data_dir=tmp_path)),
-                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = autocap(
+        "broker",
+        "--port",
+        str(port),
+        env=child_env(Settings(data_dir=tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     assert proc.stdout is not None
     banner = proc.stdout.readline()
     assert f"listening on 127.0.0.1:{port}" in banner
@@ -40,8 +46,9 @@ def test_autocap_broker_serves_kafka_and_stops_on_sigterm(tmp_path: Path) -> Non
     assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in tansu)
 
 
-def test_topics_are_created_with_partitions_idempotently(broker: EmbeddedBroker,
-                                                         make_settings) -> None:  # type: ignore[no-untyped-def]
+def test_topics_are_created_with_partitions_idempotently(
+    broker: EmbeddedBroker, make_settings
+) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(partitions=3)
     created = ensure_topics(settings, broker.bootstrap)
     assert sorted(created) == sorted(settings.topic(t) for t in TOPICS)
@@ -80,15 +87,28 @@ def _ready(url: str) -> bool:
 
 
 def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> None:
-    settings, procs = roles
+    settings, _ = roles
     base = f"http://127.0.0.1:{settings.collector_port}"
     wait_until(lambda: _ready(base + "/readyz"), 30, what="collector ready")
-    body = {"batch": [
-        {"type": "track", "event": "Signed Up", "anonymousId": "anon-42", "messageId": "evt-1",
-         "properties": {"plan": "pro"}, "context": {"page": {"path": "/signup"}}},
-        {"type": "identify", "anonymousId": "anon-42", "userId": "user-7", "messageId": "evt-2",
-         "traits": {"email": "x@acme.io"}},
-    ]}
+    body = {
+        "batch": [
+            {
+                "type": "track",
+                "event": "Signed Up",
+                "anonymousId": "anon-42",
+                "messageId": "evt-1",
+                "properties": {"plan": "pro"},
+                "context": {"page": {"path": "/signup"}},
+            },
+            {
+                "type": "identify",
+                "anonymousId": "anon-42",
+                "userId": "user-7",
+                "messageId": "evt-2",
+                "traits": {"email": "x@acme.io"},
+            },
+        ]
+    }
     resp = httpx.post(base + "/v1/batch", json=body, auth=(WRITE_KEY, ""), timeout=10)
     assert resp.status_code == 200, resp.text
 
@@ -97,15 +117,19 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
             return []
         con = duckdb.connect(str(settings.warehouse_path), read_only=True)
         try:
-            return con.execute("SELECT event_id, type, event, person_id, "
-                               "properties->>'plan', context->'page'->>'path' "
-                               "FROM events ORDER BY event_id").fetchall()
+            return con.execute(
+                "SELECT event_id, type, event, person_id, "
+                "properties->>'plan', context->'page'->>'path' "
+                "FROM events ORDER BY event_id"
+            ).fetchall()
         finally:
             con.close()
 
     found = wait_until(lambda: len(rows()) == 2 and rows(), 45, what="events in the warehouse")
-    assert found == [("evt-1", "track", "Signed Up", "anon-42", "pro", "/signup"),
-                     ("evt-2", "identify", None, "user-7", None, None)]
+    assert found == [
+        ("evt-1", "track", "Signed Up", "anon-42", "pro", "/signup"),
+        ("evt-2", "identify", None, "user-7", None, None),
+    ]
     # The same event sent again (a client retry) never shows twice.
     httpx.post(base + "/v1/batch", json=body, auth=(WRITE_KEY, ""), timeout=10)
     time.sleep(3)
@@ -116,15 +140,20 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
     assert 'autocap_worker_events_processed_total{agent="stage1"}' in worker_metrics
 
 
-def test_undecodable_raw_records_are_dead_lettered(roles: tuple[Settings, dict],
-                                                   broker: EmbeddedBroker) -> None:
+def test_undecodable_raw_records_are_dead_lettered(
+    roles: tuple[Settings, dict], broker: EmbeddedBroker
+) -> None:
     settings, _ = roles
     wait_until(lambda: _ready(f"http://127.0.0.1:{settings.collector_port}/readyz"), 30)
     producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
     producer.send(settings.topic("raw"), key=b"k", value=b"{not json").get(10)
     producer.close()
-    consumer = KafkaConsumer(settings.topic("dead_letter"), bootstrap_servers=broker.bootstrap,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1000)
+    consumer = KafkaConsumer(
+        settings.topic("dead_letter"),
+        bootstrap_servers=broker.bootstrap,
+        auto_offset_reset="earliest",
+        consumer_timeout_ms=1000,
+    )
     deadline = time.monotonic() + 45
     records = []
     while not records and time.monotonic() < deadline:

@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -28,8 +29,7 @@ class Up:
         self.settings = settings
         env = child_env(settings, COLUMNS="200")
         env.pop("AUTOCAP_KAFKA_BOOTSTRAP", None)  # embedded broker
-        self.proc = autocap("up", *args, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
+        self.proc = autocap("up", *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -44,8 +44,11 @@ class Up:
         return "".join(self.lines)
 
     def wait_up(self, timeout: float = 60) -> None:
-        wait_until(lambda: "autocap is up" in self.output or self.proc.poll() is not None,
-                   timeout, what="`autocap up` to come up")
+        wait_until(
+            lambda: "autocap is up" in self.output or self.proc.poll() is not None,
+            timeout,
+            what="`autocap up` to come up",
+        )
         assert self.proc.poll() is None, self.output
 
     def family(self) -> list[psutil.Process]:
@@ -78,6 +81,7 @@ def _gone(procs: list[psutil.Process]) -> bool:
             return p.status() == psutil.STATUS_ZOMBIE
         except psutil.NoSuchProcess:
             return True
+
     return all(dead(p) for p in procs)
 
 
@@ -90,14 +94,35 @@ def test_up_end_to_end_then_ctrl_c_leaves_nothing(up: Up) -> None:
     assert "tansu" in names
 
     sent = time.monotonic()
-    resp = up.post({"type": "track", "event": "Signed Up", "anonymousId": "curl-1",
-                    "messageId": "e2e-1"})
+    resp = up.post(
+        {"type": "track", "event": "Signed Up", "anonymousId": "curl-1", "messageId": "e2e-1"}
+    )
     assert resp.status_code == 200
     # Visible to an analyst's read-only connection while the pipeline keeps running.
-    wait_until(lambda: up.count("event_id = 'e2e-1'") == 1, 10, interval=0.2,
-               what="the event in warehouse.duckdb within 10 s")
+    wait_until(
+        lambda: up.count("event_id = 'e2e-1'") == 1,
+        10,
+        interval=0.2,
+        what="the event in warehouse.duckdb within 10 s",
+    )
     latency = time.monotonic() - sent
     assert latency < 10
+    # ...and to the `duckdb` shell, exactly as the README shows it.
+    shell = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "duckdb"),
+            str(up.settings.warehouse_path),
+            "-readonly",
+            "-csv",
+            "-c",
+            "SELECT event, anonymous_id FROM events",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert shell.returncode == 0, shell.stderr
+    assert "Signed Up,curl-1" in shell.stdout
     assert up.proc.poll() is None
 
     up.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -112,10 +137,16 @@ def test_a_killed_worker_is_restarted_and_events_still_arrive(up: Up) -> None:
     os.kill(worker.pid, signal.SIGKILL)
     wait_until(lambda: "worker exited with code -9" in up.output, 10, what="death reported")
     wait_until(lambda: "restarting worker" in up.output, 10, what="restart")
-    assert up.post({"type": "page", "anonymousId": "after-crash", "messageId": "ac-1"}
-                   ).status_code == 200
-    wait_until(lambda: up.count("event_id = 'ac-1'") == 1, 40, interval=0.5,
-               what="an event processed by the restarted worker")
+    assert (
+        up.post({"type": "page", "anonymousId": "after-crash", "messageId": "ac-1"}).status_code
+        == 200
+    )
+    wait_until(
+        lambda: up.count("event_id = 'ac-1'") == 1,
+        40,
+        interval=0.5,
+        what="an event processed by the restarted worker",
+    )
     family = up.family()
     up.proc.send_signal(signal.SIGTERM)
     assert up.proc.wait(30) == 0
@@ -135,8 +166,12 @@ def test_demo_traffic_reaches_the_warehouse(make_settings) -> None:  # type: ign
     up = Up(make_settings(), "--demo", "--rate", "50")
     try:
         up.wait_up()
-        wait_until(lambda: up.count("event = '$pageview'") > 0, 30, interval=0.5,
-                   what="demo page views in the warehouse")
+        wait_until(
+            lambda: up.count("event = '$pageview'") > 0,
+            30,
+            interval=0.5,
+            what="demo page views in the warehouse",
+        )
     finally:
         up.proc.send_signal(signal.SIGINT)
         up.proc.wait(30)
@@ -159,8 +194,9 @@ def test_taken_collector_port_fails_fast(make_settings) -> None:  # type: ignore
         env = child_env(settings)
         env.pop("AUTOCAP_KAFKA_BOOTSTRAP", None)
         started = time.monotonic()
-        done = subprocess.run([AUTOCAP_BIN, "up"], env=env, capture_output=True, text=True,
-                              timeout=30)
+        done = subprocess.run(
+            [AUTOCAP_BIN, "up"], env=env, capture_output=True, text=True, timeout=30
+        )
     assert done.returncode != 0
     assert time.monotonic() - started < 10
     line = _one_clear_line(done.stderr + done.stdout)
@@ -172,8 +208,13 @@ def test_unreachable_bootstrap_fails_fast(make_settings) -> None:  # type: ignor
     settings = make_settings(kafka_bootstrap=dead, kafka_connect_timeout_s=2.0)
     for command in (["up"], ["worker"], ["sink"], ["collector"]):
         started = time.monotonic()
-        done = subprocess.run([AUTOCAP_BIN, *command], env=child_env(settings),
-                              capture_output=True, text=True, timeout=30)
+        done = subprocess.run(
+            [AUTOCAP_BIN, *command],
+            env=child_env(settings),
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         assert done.returncode != 0, command
         assert time.monotonic() - started < 10, command
         line = _one_clear_line(done.stderr + done.stdout)

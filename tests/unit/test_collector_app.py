@@ -67,8 +67,9 @@ def batch(*messages: dict[str, Any], **extra: Any) -> bytes:
 EVENT = {"type": "track", "event": "Clicked", "anonymousId": "anon-1", "messageId": "m1"}
 
 
-def test_batch_with_basic_auth_reaches_raw_topic(client: TestClient,
-                                                 producer: RecordingProducer) -> None:
+def test_batch_with_basic_auth_reaches_raw_topic(
+    client: TestClient, producer: RecordingProducer
+) -> None:
     resp = client.post("/v1/batch", content=batch(EVENT), headers=auth())
     assert resp.status_code == 200 and resp.json() == {"success": True}
     key, _ = producer.sent["u.raw"][0]
@@ -79,8 +80,9 @@ def test_batch_with_basic_auth_reaches_raw_topic(client: TestClient,
 
 def test_write_key_in_body_and_text_plain(client: TestClient, producer: RecordingProducer) -> None:
     # What navigator.sendBeacon sends: text/plain, key in the body.
-    resp = client.post("/v1/batch", content=batch(EVENT, writeKey=KEY),
-                       headers={"Content-Type": "text/plain"})
+    resp = client.post(
+        "/v1/batch", content=batch(EVENT, writeKey=KEY), headers={"Content-Type": "text/plain"}
+    )
     assert resp.status_code == 200
     assert len(producer.sent["u.raw"]) == 1
 
@@ -95,8 +97,12 @@ def test_write_key_in_body_and_text_plain(client: TestClient, producer: Recordin
     ],
 )
 def test_bad_write_keys_get_401_and_nothing_is_sent(
-        client: TestClient, producer: RecordingProducer, headers: dict[str, str], body: bytes,
-        reason: str) -> None:
+    client: TestClient,
+    producer: RecordingProducer,
+    headers: dict[str, str],
+    body: bytes,
+    reason: str,
+) -> None:
     resp = client.post("/v1/batch", content=body, headers=headers)
     assert resp.status_code == 401
     assert resp.json()["error"]["reason"] == reason
@@ -104,14 +110,21 @@ def test_bad_write_keys_get_401_and_nothing_is_sent(
 
 
 def test_invalid_events_are_dead_lettered_and_valid_ones_go_through(
-        client: TestClient, producer: RecordingProducer) -> None:
+    client: TestClient, producer: RecordingProducer
+) -> None:
     bad = {"type": "track", "anonymousId": "undefined", "event": "x"}
     resp = client.post("/v1/batch", content=batch(EVENT, bad), headers=auth())
     assert resp.status_code == 200
     body = resp.json()
     assert (body["accepted"], body["rejected"]) == (1, 1)
-    assert body["errors"] == [{"index": 1, "field": "anonymousId", "reason": "junk_id",
-                               "message": body["errors"][0]["message"]}]
+    assert body["errors"] == [
+        {
+            "index": 1,
+            "field": "anonymousId",
+            "reason": "junk_id",
+            "message": body["errors"][0]["message"],
+        }
+    ]
     dead = producer.values("u.dead_letter")[0]
     assert dead["stage"] == "collector" and dead["reason"] == "junk_id"
     assert dead["write_key"] == KEY
@@ -121,8 +134,10 @@ def test_invalid_events_are_dead_lettered_and_valid_ones_go_through(
 
 def test_gzip_bodies(client: TestClient, producer: RecordingProducer) -> None:
     headers = {**auth(), "Content-Encoding": "gzip"}
-    assert client.post("/v1/batch", content=gzip.compress(batch(EVENT)),
-                       headers=headers).status_code == 200
+    assert (
+        client.post("/v1/batch", content=gzip.compress(batch(EVENT)), headers=headers).status_code
+        == 200
+    )
     resp = client.post("/v1/batch", content=b"not gzip at all", headers=headers)
     assert resp.status_code == 400 and resp.json()["error"]["reason"] == "gzip"
     truncated = gzip.compress(batch(EVENT))[:-12]
@@ -132,8 +147,7 @@ def test_gzip_bodies(client: TestClient, producer: RecordingProducer) -> None:
 def test_gzip_bomb_is_refused_without_inflating(client: TestClient) -> None:
     bomb = gzip.compress(b"0" * (50 * MAX_BODY_BYTES))  # ~75 KB on the wire
     assert len(bomb) < MAX_BODY_BYTES
-    resp = client.post("/v1/batch", content=bomb,
-                       headers={**auth(), "Content-Encoding": "gzip"})
+    resp = client.post("/v1/batch", content=bomb, headers={**auth(), "Content-Encoding": "gzip"})
     assert resp.status_code == 413
 
 
@@ -151,16 +165,18 @@ def test_oversized_body_is_413(client: TestClient) -> None:
         (b"\xff\xfe", "body"),
     ],
 )
-def test_malformed_bodies_are_400_naming_the_field(client: TestClient, body: bytes,
-                                                   field: str) -> None:
+def test_malformed_bodies_are_400_naming_the_field(
+    client: TestClient, body: bytes, field: str
+) -> None:
     resp = client.post("/v1/batch", content=body, headers=auth())
     assert resp.status_code == 400
     assert resp.json()["error"]["field"] == field
 
 
 def test_single_message_endpoints(client: TestClient, producer: RecordingProducer) -> None:
-    resp = client.post("/v1/identify", json={"userId": "u-9", "traits": {"plan": "pro"}},
-                       headers=auth())
+    resp = client.post(
+        "/v1/identify", json={"userId": "u-9", "traits": {"plan": "pro"}}, headers=auth()
+    )
     assert resp.status_code == 200
     rec = producer.values("u.raw")[0]
     assert (rec["type"], rec["user_id"], rec["traits"]) == ("identify", "u-9", {"plan": "pro"})
@@ -183,5 +199,3 @@ def test_metrics_count_requests(client: TestClient) -> None:
 def test_unknown_routes_and_methods(client: TestClient) -> None:
     assert client.get("/v1/batch").status_code == 405
     assert client.post("/v2/batch", content=b"{}").status_code == 404
-
-

@@ -13,20 +13,26 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
 def test_enrich_sets_person_and_account_placeholders() -> None:
-    raw = normalize({"type": "group", "anonymousId": "a", "userId": "u", "groupId": "acme"},
-                    received_at=NOW)
+    raw = normalize(
+        {"type": "group", "anonymousId": "a", "userId": "u", "groupId": "acme"}, received_at=NOW
+    )
     out = enrich(decode_raw(orjson.dumps(raw)))
     assert (out["person_id"], out["account_id"], out["session_id"]) == ("u", "acme", None)
-    anon = enrich(decode_raw(orjson.dumps(normalize({"type": "page", "anonymousId": "a"},
-                                                    received_at=NOW))))
+    anon = enrich(
+        decode_raw(orjson.dumps(normalize({"type": "page", "anonymousId": "a"}, received_at=NOW)))
+    )
     assert anon["person_id"] == "a"
 
 
 @pytest.mark.parametrize(
     ("value", "field"),
-    [(b"", "value"), (b"{", "value"), (b"[]", "value"),
-     (b'{"type":"track","timestamp":"t","received_at":"t"}', "event_id"),
-     (b'{"event_id":"e","type":"track","timestamp":"t","received_at":"t"}', "anonymous_id")],
+    [
+        (b"", "value"),
+        (b"{", "value"),
+        (b"[]", "value"),
+        (b'{"type":"track","timestamp":"t","received_at":"t"}', "event_id"),
+        (b'{"event_id":"e","type":"track","timestamp":"t","received_at":"t"}', "anonymous_id"),
+    ],
 )
 def test_decode_raw_names_what_is_wrong(value: bytes, field: str) -> None:
     with pytest.raises(InvalidEvent) as info:

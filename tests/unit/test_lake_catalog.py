@@ -16,9 +16,17 @@ from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
 
 
 def record(event_id: str, received: str = "2026-11-23T10:00:00.000Z", **extra: object) -> dict:
-    return {"event_id": event_id, "type": "track", "event": "Clicked", "anonymous_id": "a",
-            "person_id": "a", "timestamp": received, "received_at": received,
-            "properties": {"plan": "pro", "n": 2}, **extra}
+    return {
+        "event_id": event_id,
+        "type": "track",
+        "event": "Clicked",
+        "anonymous_id": "a",
+        "person_id": "a",
+        "timestamp": received,
+        "received_at": received,
+        "properties": {"plan": "pro", "n": 2},
+        **extra,
+    }
 
 
 def test_records_become_typed_arrow() -> None:
@@ -46,10 +54,11 @@ def test_events_view_collapses_replayed_event_ids(tmp_path: Path) -> None:
     publish_catalog(tmp_path / "warehouse.duckdb", lake)
     lake.write("events", records_to_table([record("e1"), record("e2")]))
     # A replay after a crash writes e2 again (later), plus a new e3.
-    lake.write("events", records_to_table([record("e2", "2026-11-23T10:00:05.000Z"),
-                                           record("e3")]))
-    result = run_query(tmp_path / "warehouse.duckdb",
-                       "SELECT event_id, received_at, properties->>'plan' FROM events ORDER BY 1")
+    lake.write("events", records_to_table([record("e2", "2026-11-23T10:00:05.000Z"), record("e3")]))
+    result = run_query(
+        tmp_path / "warehouse.duckdb",
+        "SELECT event_id, received_at, properties->>'plan' FROM events ORDER BY 1",
+    )
     assert [r[0] for r in result.rows] == ["e1", "e2", "e3"]
     assert result.rows[1][1].isoformat() == "2026-11-23T10:00:00+00:00"  # earliest copy wins
     assert result.rows[0][2] == "pro"
@@ -63,7 +72,8 @@ def test_write_is_atomic_and_leaves_no_temporaries(tmp_path: Path) -> None:
     (lake.table_dir("events") / "crashed.parquet.tmp").write_bytes(b"PAR1 half")
     assert lake.clean_temporaries("events") == 1
     assert sorted(p.name for p in lake.table_dir("events").iterdir()) == sorted(
-        ["_schema.parquet", path.name])
+        ["_schema.parquet", path.name]
+    )
 
 
 def test_lake_path_with_quote_is_safe(tmp_path: Path) -> None:
@@ -79,13 +89,21 @@ def test_republish_while_another_process_holds_the_catalog_open(tmp_path: Path) 
     publish_catalog(warehouse, lake)
     lake.write("events", records_to_table([record("e1")]))
     reader = subprocess.Popen(
-        [sys.executable, "-c", (
-            "import duckdb, sys, time\n"
-            f"con = duckdb.connect({str(warehouse)!r}, read_only=True)\n"
-            "print(con.execute('select count(*) from events').fetchone()[0], flush=True)\n"
-            "sys.stdin.readline()\n"
-            "print(con.execute('select count(*) from events').fetchone()[0], flush=True)\n")],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-c",
+            (
+                "import duckdb, sys, time\n"
+                f"con = duckdb.connect({str(warehouse)!r}, read_only=True)\n"
+                "print(con.execute('select count(*) from events').fetchone()[0], flush=True)\n"
+                "sys.stdin.readline()\n"
+                "print(con.execute('select count(*) from events').fetchone()[0], flush=True)\n"
+            ),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert reader.stdout is not None and reader.stdin is not None
     assert reader.stdout.readline().strip() == "1"
     publish_catalog(warehouse, lake)  # swap while the other process has the file open

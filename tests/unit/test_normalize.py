@@ -79,10 +79,13 @@ def test_invalid_messages_name_field_and_rule(message: object, field: str, rule:
 
 
 def test_single_message_endpoint_checks_type() -> None:
-    assert normalize({"userId": "u"}, received_at=NOW, default_type="identify")["type"] == "identify"
+    assert (
+        normalize({"userId": "u"}, received_at=NOW, default_type="identify")["type"] == "identify"
+    )
     with pytest.raises(InvalidEvent, match="sent to /v1/identify"):
-        normalize({"type": "track", "event": "x", "userId": "u"}, received_at=NOW,
-                  default_type="identify")
+        normalize(
+            {"type": "track", "event": "x", "userId": "u"}, received_at=NOW, default_type="identify"
+        )
 
 
 def test_numeric_user_ids_become_strings() -> None:

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import ConfigError
-from pipeline.settings import Settings, WriteKey, load_settings, parse_write_keys, setting_docs
+from pipeline.settings import Settings, WriteKey, load_settings, parse_write_keys
 
 
 def test_defaults_without_any_source(tmp_path: Path) -> None:
@@ -16,7 +16,8 @@ def test_defaults_without_any_source(tmp_path: Path) -> None:
 
 def test_precedence_flag_over_env_over_toml(tmp_path: Path) -> None:
     (tmp_path / "autocap.toml").write_text(
-        'collector_port = 8100\npartitions = 8\ntopic_prefix = "fromtoml"\n')
+        'collector_port = 8100\npartitions = 8\ntopic_prefix = "fromtoml"\n'
+    )
     env = {"AUTOCAP_COLLECTOR_PORT": "8200", "AUTOCAP_PARTITIONS": "6"}
     s = load_settings({"collector_port": "8300"}, env=env, cwd=tmp_path)
     assert s.collector_port == 8300 and s.sources["collector_port"] == "flag"
@@ -56,16 +57,19 @@ def test_toml_errors_are_clear(tmp_path: Path) -> None:
     (tmp_path / "autocap.toml").write_text("collector_port = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_settings({}, env={}, cwd=tmp_path)
-    (tmp_path / "autocap.toml").write_text('collector_port = [8000]\n')
+    (tmp_path / "autocap.toml").write_text("collector_port = [8000]\n")
     with pytest.raises(ConfigError, match="collector_port: expected an integer"):
         load_settings({}, env={}, cwd=tmp_path)
 
 
 def test_write_keys_with_origins() -> None:
-    keys = parse_write_keys("wk_aaaaaaaa=https://a.example|http://b.example:8080/, wk_bbbbbbbb",
-                            "X")
-    assert keys == (WriteKey("wk_aaaaaaaa", ("https://a.example", "http://b.example:8080")),
-                    WriteKey("wk_bbbbbbbb"))
+    keys = parse_write_keys(
+        "wk_aaaaaaaa=https://a.example|http://b.example:8080/, wk_bbbbbbbb", "X"
+    )
+    assert keys == (
+        WriteKey("wk_aaaaaaaa", ("https://a.example", "http://b.example:8080")),
+        WriteKey("wk_bbbbbbbb"),
+    )
     with pytest.raises(ConfigError, match="CORS origin 'javascript:alert"):
         parse_write_keys("wk_aaaaaaaa=javascript:alert(1)", "X")
     with pytest.raises(ConfigError, match="listed twice"):
@@ -74,14 +78,13 @@ def test_write_keys_with_origins() -> None:
 
 def test_to_env_round_trips(tmp_path: Path) -> None:
     original = Settings(
-        kafka_bootstrap="h:1", data_dir=tmp_path / "d", partitions=3, kafka_idempotence=False,
+        kafka_bootstrap="h:1",
+        data_dir=tmp_path / "d",
+        partitions=3,
+        kafka_idempotence=False,
         write_keys=(WriteKey("wk_aaaaaaaa", ("https://a.example",)), WriteKey("wk_bbbbbbbb")),
-        sink_batch_max_seconds=0.25, broker_port=1234)
+        sink_batch_max_seconds=0.25,
+        broker_port=1234,
+    )
     rebuilt = load_settings({}, env=original.to_env(), cwd=tmp_path)
     assert rebuilt == original
-
-
-def test_every_setting_is_documented_in_the_readme() -> None:
-    readme = (Path(__file__).parents[2] / "README.md").read_text()
-    missing = [env for _, env, _, _ in setting_docs() if env not in readme]
-    assert missing == []

@@ -65,9 +65,12 @@ def test_critical_child_stops_everything(tmp_path: Path) -> None:
 
 
 def test_stop_all_kills_children_that_ignore_sigterm(tmp_path: Path) -> None:
-    stubborn = [sys.executable, "-c",
-                "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
-                " print('ready', flush=True); time.sleep(60)"]
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN);"
+        " print('ready', flush=True); time.sleep(60)",
+    ]
     sup = make(tmp_path, [])
     sup.start(ChildSpec("stubborn", stubborn, dict(os.environ)))
     pid = sup.pids()["stubborn"]
@@ -95,6 +98,11 @@ def test_children_die_when_the_supervisor_is_killed(tmp_path: Path) -> None:
     assert psutil.pid_exists(child_pid)
     parent.kill()
     parent.wait()
-    wait_until(lambda: not psutil.pid_exists(child_pid)
-               or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE, 5,
-               what="the orphaned child to die")
+    wait_until(
+        lambda: (
+            not psutil.pid_exists(child_pid)
+            or psutil.Process(child_pid).status() == psutil.STATUS_ZOMBIE
+        ),
+        5,
+        what="the orphaned child to die",
+    )

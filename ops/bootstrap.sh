@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up autocap on a fresh machine: a virtualenv in .venv with autocap installed (editable).
+#   ops/bootstrap.sh          runtime only (enough for `autocap up --demo`)
+#   ops/bootstrap.sh --test   plus everything the test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if ! "$python" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+    echo "autocap needs Python 3.11 (set PYTHON=/path/to/python3.11)" >&2
+    exit 1
+fi
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+
+extras=""
+if [ "${1:-}" = "--test" ]; then
+    extras="[test]"
+fi
+.venv/bin/python -m pip install --quiet --editable ".${extras}"
+echo "autocap installed in .venv ($(.venv/bin/autocap --version))"
