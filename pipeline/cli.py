@@ -15,7 +15,7 @@ from typing import Any
 from rich.console import Console
 
 from pipeline import __version__
-from pipeline.errors import AutocapError
+from pipeline.errors import AutocapError, ConfigError
 from pipeline.settings import Settings, load_settings, setting_docs
 
 __all__ = ["main"]
@@ -93,8 +93,6 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if not settings.write_keys:
-        from pipeline.errors import ConfigError
-
         raise ConfigError("no write keys: set AUTOCAP_WRITE_KEYS so the simulator can post")
     run_traffic(settings, args.rate, stop, seed=args.seed)
 

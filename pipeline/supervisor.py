@@ -129,10 +129,6 @@ class Supervisor:
             self.report(f"{detail}; restarting in {delay:g}s")
             child.restart_at = now + delay
 
-    def alive(self, name: str) -> bool:
-        """Whether the named child is running right now."""
-        return name in self.pids()
-
     def stop_all(self) -> None:
         """Stop every child, last started first; SIGKILL any that outlive the grace period."""
         for child in reversed(self._children):

@@ -7,17 +7,13 @@ from prometheus_client import CollectorRegistry
 
 from collectors.http.app import create_app
 from collectors.http.producer import KafkaEventProducer
-from pipeline.processes import ensure_port_free
 from pipeline.settings import Settings
 
 __all__ = ["run_collector"]
 
 
 def run_collector(settings: Settings, bootstrap: str) -> None:
-    """Bind the configured port and serve; uvicorn handles the signals and drains requests."""
-    ensure_port_free(
-        settings.collector_host, settings.collector_port, "the collector", "AUTOCAP_COLLECTOR_PORT"
-    )
+    """Serve on the configured port; uvicorn handles the signals and drains requests."""
     app = create_app(settings, KafkaEventProducer(settings, bootstrap), CollectorRegistry())
     config = uvicorn.Config(
         app,
