@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     sub.add_parser("config", parents=[common], help="print the effective settings")
+    sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
     return parser
 
 
@@ -120,6 +121,14 @@ def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     Console().print(table)
 
 
+def _cmd_openapi(settings: Settings, args: argparse.Namespace) -> None:
+    import orjson
+
+    from collectors.http.openapi import build_openapi
+
+    sys.stdout.write(orjson.dumps(build_openapi(), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
 def _role(name: str) -> Callable[[Settings, argparse.Namespace], None]:
     def run(settings: Settings, args: argparse.Namespace) -> None:
         from pipeline import roles
@@ -138,6 +147,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "simulate": _cmd_simulate,
     "query": _cmd_query,
     "config": _cmd_config,
+    "openapi": _cmd_openapi,
 }
 
 
@@ -146,7 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     err = Console(stderr=True, highlight=False)
     try:
-        settings = load_settings(_flags(args), config_path=args.config)
+        settings = load_settings(_flags(args), config_path=getattr(args, "config", None))
         logging.basicConfig(
             level=settings.log_level.upper(),
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",

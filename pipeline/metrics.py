@@ -23,6 +23,12 @@ class CollectorMetrics:
     events_accepted: Counter
     events_rejected: Counter
     request_seconds: Histogram
+    received_bytes: Counter
+    produce_seconds: Histogram
+    producer_errors: Counter
+    events_spooled: Counter
+    events_drained: Counter
+    spool_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CollectorMetrics:
@@ -50,6 +56,38 @@ class CollectorMetrics:
                 "Time from request to answer.",
                 ["route"],
                 buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            received_bytes=Counter(
+                "autocap_collector_received_bytes",
+                "Request body bytes as received (compressed or not).",
+                registry=registry,
+            ),
+            produce_seconds=Histogram(
+                "autocap_collector_produce_duration_seconds",
+                "Time for Kafka to acknowledge one request's events.",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            producer_errors=Counter(
+                "autocap_collector_producer_errors",
+                "Sends Kafka did not acknowledge in time, by error.",
+                ["error"],
+                registry=registry,
+            ),
+            events_spooled=Counter(
+                "autocap_collector_events_spooled",
+                "Events written to the disk spool because Kafka could not take them.",
+                registry=registry,
+            ),
+            events_drained=Counter(
+                "autocap_collector_events_drained",
+                "Spooled events later acknowledged by Kafka.",
+                registry=registry,
+            ),
+            spool_bytes=Gauge(
+                "autocap_collector_spool_bytes",
+                "Bytes waiting in the disk spool.",
                 registry=registry,
             ),
         )

@@ -112,6 +112,53 @@ class Settings:
             " `autocap up` generates one when none is set."
         ),
     )
+    max_body_bytes: int = field(
+        default=512_000,
+        metadata=_doc("Largest request body, before and after gzip (413 above).", low=1024),
+    )
+    max_batch_events: int = field(
+        default=2500, metadata=_doc("Most messages in one /v1/batch request.", low=1)
+    )
+    max_event_bytes: int = field(
+        default=32_768,
+        metadata=_doc("Largest single event, as JSON (dead-lettered above).", low=256),
+    )
+    max_property_depth: int = field(
+        default=16, metadata=_doc("Deepest nesting of objects/arrays in one event.", low=2)
+    )
+    max_string_length: int = field(
+        default=16_384, metadata=_doc("Longest string value anywhere in an event.", low=64)
+    )
+    rate_limit_key_eps: float = field(
+        default=10_000.0,
+        metadata=_doc("Events per second one write key may send (429 above); 0 = no limit.", low=0),
+    )
+    rate_limit_ip_eps: float = field(
+        default=1_000.0,
+        metadata=_doc("Events per second one client IP may send (429 above); 0 = no limit.", low=0),
+    )
+    rate_limit_burst_s: float = field(
+        default=2.0, metadata=_doc("Seconds of rate a client may send in one burst.", low=0.1)
+    )
+    ip_mode: str = field(
+        default="truncate",
+        metadata=_doc(
+            "Client IP kept in events: full, truncate (/24 and /48) or drop.",
+            choices=("full", "truncate", "drop"),
+        ),
+    )
+    trust_forwarded_for: bool = field(
+        default=False,
+        metadata=_doc("Take the client IP from X-Forwarded-For (only behind your own proxy)."),
+    )
+    produce_timeout_s: float = field(
+        default=5.0,
+        metadata=_doc("Wait this long for Kafka's ack before spooling to disk instead.", low=0.1),
+    )
+    spool_max_bytes: int = field(
+        default=256 * 1024 * 1024,
+        metadata=_doc("Disk spool for Kafka outages; 503 once it is full.", low=1024),
+    )
     sink_batch_max_records: int = field(
         default=10_000, metadata=_doc("The sink writes a Parquet file at this many rows.", low=1)
     )
@@ -145,6 +192,11 @@ class Settings:
     def lake_dir(self) -> Path:
         """Root of the Parquet lake."""
         return self.data_dir / "lake"
+
+    @property
+    def spool_dir(self) -> Path:
+        """This collector's disk spool (one per listen address, so collectors never share)."""
+        return self.data_dir / "spool" / f"collector-{self.collector_port}"
 
     @property
     def logs_dir(self) -> Path:

@@ -1,9 +1,9 @@
 """The collector's ASGI app, built by ``create_app(settings, producer, registry)``.
 
 Segment-compatible: ``POST /v1/batch`` and single-message ``/v1/<type>``; the write key as
-the HTTP Basic username or ``writeKey`` in the body. A 200 is sent only after Kafka
-acknowledged every accepted event; invalid events in a batch are dead-lettered with their
-reason and the valid ones still go through.
+the HTTP Basic username or ``writeKey`` in the body. A 200 is sent only once every accepted
+event is acknowledged by Kafka or fsynced to the disk spool. Invalid events in a batch are
+dead-lettered with their reason, and the valid ones still go through.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import logging
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,27 +24,42 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from collectors.http.normalize import MESSAGE_TYPES, normalize
-from collectors.http.producer import EventProducer, Record
+from collectors.http.delivery import Delivery
+from collectors.http.normalize import MESSAGE_TYPES, Limits, encode_record, normalize
+from collectors.http.openapi import build_openapi
+from collectors.http.privacy import anonymize_ip
+from collectors.http.producer import EventProducer
+from collectors.http.ratelimit import RateLimiter
+from collectors.http.spool import DiskSpool, SpoolFull
 from pipeline.deadletter import dead_letter_record
-from pipeline.errors import BrokerUnavailable, InvalidEvent
+from pipeline.errors import InvalidEvent
 from pipeline.metrics import CollectorMetrics
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 
 __all__ = ["create_app"]
 
-MAX_BODY_BYTES = 500 * 1024
-MAX_BATCH_EVENTS = 2500
+access_log = logging.getLogger("autocap.access")
+
 _MAX_ERRORS_SHOWN = 20
+_CORS_METHODS = "POST, OPTIONS"
+_CORS_HEADERS = "Content-Type, Content-Encoding, Authorization"
 
 
 class _Refused(Exception):
     """The whole request is refused with ``status`` and a JSON error naming ``field``."""
 
-    def __init__(self, status: int, field: str, reason: str, message: str) -> None:
+    def __init__(
+        self,
+        status: int,
+        field: str,
+        reason: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status, self.field, self.reason = status, field, reason
+        self.headers = headers or {}
 
 
 def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
@@ -52,23 +68,16 @@ def _json(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
     )
 
 
-def _refusal(exc: _Refused) -> Response:
-    return _json(
-        exc.status,
-        {
-            "success": False,
-            "error": {"field": exc.field, "reason": exc.reason, "message": str(exc)},
-        },
-    )
-
-
-async def _read_body(request: Request) -> bytes:
-    """The request body, decompressed, refusing anything over the limit without buffering it."""
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, decompressed, refused past ``limit`` without buffering more."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _Refused(413, "body", "too_large", f"body exceeds {limit} bytes")
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _Refused(413, "body", "too_large", f"body exceeds {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise _Refused(413, "body", "too_large", f"body exceeds {limit} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
@@ -78,14 +87,12 @@ async def _read_body(request: Request) -> bytes:
         raise _Refused(415, "content-encoding", "unsupported", "only gzip bodies are accepted")
     inflater = zlib.decompressobj(wbits=31)
     try:
-        # max_length stops a gzip bomb after the limit instead of inflating it whole.
-        out = inflater.decompress(body, MAX_BODY_BYTES + 1)
+        # max_length stops a gzip bomb at the limit instead of inflating it whole.
+        out = inflater.decompress(body, limit + 1)
     except zlib.error:
         raise _Refused(400, "body", "gzip", "body is not valid gzip") from None
-    if len(out) > MAX_BODY_BYTES or inflater.unconsumed_tail:
-        raise _Refused(
-            413, "body", "too_large", f"decompressed body exceeds {MAX_BODY_BYTES} bytes"
-        )
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise _Refused(413, "body", "too_large", f"decompressed body exceeds {limit} bytes")
     if not inflater.eof:
         raise _Refused(400, "body", "gzip", "gzip body is truncated")
     return out
@@ -106,13 +113,38 @@ def _basic_auth_key(request: Request) -> str | None:
 
 
 def create_app(
-    settings: Settings, producer: EventProducer, registry: CollectorRegistry
+    settings: Settings,
+    producer: EventProducer,
+    registry: CollectorRegistry,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """Build the collector app around an ``EventProducer`` (Kafka in production)."""
     metrics = CollectorMetrics.create(registry)
-    known_keys = {k.key for k in settings.write_keys}
-    raw_topic = settings.topic("raw")
-    dead_letter_topic = settings.topic("dead_letter")
+    delivery = Delivery(
+        producer,
+        DiskSpool(settings.spool_dir, settings.spool_max_bytes),
+        settings.produce_timeout_s,
+        metrics,
+    )
+    origins = {k.key: frozenset(k.origins) for k in settings.write_keys}
+    any_origin = frozenset().union(*origins.values()) if origins else frozenset()
+    limits = Limits.from_settings(settings)
+    per_key = RateLimiter(settings.rate_limit_key_eps, settings.rate_limit_burst_s)
+    per_ip = RateLimiter(settings.rate_limit_ip_eps, settings.rate_limit_burst_s)
+    raw_topic, dead_topic = settings.topic("raw"), settings.topic("dead_letter")
+    openapi = orjson.dumps(build_openapi())
+
+    def client_ip(request: Request) -> str | None:
+        if settings.trust_forwarded_for:
+            forwarded = request.headers.get("x-forwarded-for", "")
+            if forwarded:
+                return forwarded.split(",")[0].strip()
+        return request.client.host if request.client else None
+
+    def cors_headers(origin: str | None, allowed: frozenset[str]) -> dict[str, str]:
+        if origin is None or not ({origin, "*"} & allowed):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
     def authenticate(request: Request, body: Any) -> str:
         key = _basic_auth_key(request)
@@ -125,33 +157,82 @@ def create_app(
                 "missing",
                 "no write key: send it as the Basic auth username or as writeKey in the body",
             )
-        if key not in known_keys:
+        if key not in origins:
             raise _Refused(401, "writeKey", "unknown", "unknown write key")
+        origin = request.headers.get("origin")
+        if origin is not None and not cors_headers(origin, origins[key]):
+            raise _Refused(
+                403,
+                "origin",
+                "not_allowed",
+                f"origin {origin[:100]!r} is not allowed for this write key",
+            )
         return key
 
-    async def ingest(request: Request, default_type: str | None) -> Response:
+    def rate_limit(key: str, ip: str | None, events: int) -> None:
+        now = clock()
+        wait = max(per_key.take(key, events, now), per_ip.take(ip or "-", events, now))
+        if wait:
+            raise _Refused(
+                429,
+                "rate",
+                "rate_limited",
+                "too many events; slow down",
+                {"Retry-After": RateLimiter.retry_after(wait)},
+            )
+
+    def dead(
+        reason: str, field: str | None, message: str, payload: bytes, received: Any, key: str | None
+    ) -> tuple[str, None, bytes]:
+        metrics.events_rejected.labels(reason).inc()
+        return (
+            dead_topic,
+            None,
+            dead_letter_record(
+                stage="collector",
+                reason=reason,
+                field=field,
+                message=message,
+                payload=payload,
+                received_at=received,
+                write_key=key,
+            ),
+        )
+
+    async def ingest(request: Request, default_type: str | None, stats: dict[str, Any]) -> Response:
         received_at = utc_now()
-        raw_body = await _read_body(request)
+        raw_body = await _read_body(request, settings.max_body_bytes)
+        stats["bytes"] = len(raw_body)
         try:
             body = orjson.loads(raw_body)
         except orjson.JSONDecodeError:
-            raise _Refused(400, "body", "json", "body is not valid JSON") from None
-        write_key = authenticate(request, body)
+            body = None
+        key = stats["key"] = authenticate(request, body)
+        ip = client_ip(request)
+        stored_ip = stats["ip"] = anonymize_ip(ip, settings.ip_mode)
         if not isinstance(body, dict):
-            raise _Refused(400, "body", "type", "body must be a JSON object")
+            # Authenticated garbage is kept for debugging the client that sent it.
+            problem = "body is not valid JSON" if body is None else "body must be a JSON object"
+            with contextlib.suppress(SpoolFull):
+                await delivery.deliver([dead("json", "body", problem, raw_body, received_at, key)])
+            raise _Refused(400, "body", "json" if body is None else "type", problem)
         if default_type is None:
             messages = body.get("batch")
             if not isinstance(messages, list):
                 raise _Refused(400, "batch", "type", "batch must be an array of messages")
-            if len(messages) > MAX_BATCH_EVENTS:
+            if len(messages) > settings.max_batch_events:
                 raise _Refused(
-                    413, "batch", "too_many", f"batch holds more than {MAX_BATCH_EVENTS} messages"
+                    413,
+                    "batch",
+                    "too_many",
+                    f"batch holds more than {settings.max_batch_events} messages",
                 )
         else:
             messages = [body]
-        accepted: list[Record] = []
-        dead: list[Record] = []
+        rate_limit(key, ip, len(messages))
+        frame: list[tuple[str, bytes | None, bytes]] = []
         errors: list[dict[str, Any]] = []
+        accepted = 0
         for index, message in enumerate(messages):
             try:
                 record = normalize(
@@ -159,85 +240,128 @@ def create_app(
                     received_at=received_at,
                     batch_sent_at=body.get("sentAt"),
                     default_type=default_type,
+                    client_ip=stored_ip,
+                    limits=limits,
                 )
+                value = encode_record(record, settings.max_event_bytes)
             except InvalidEvent as exc:
-                metrics.events_rejected.labels(exc.rule).inc()
                 errors.append(
                     {"index": index, "field": exc.field, "reason": exc.rule, "message": str(exc)}
                 )
-                dead.append(
-                    (
-                        None,
-                        dead_letter_record(
-                            stage="collector",
-                            reason=exc.rule,
-                            field=exc.field,
-                            message=str(exc),
-                            payload=orjson.dumps(message),
-                            received_at=received_at,
-                            write_key=write_key,
-                        ),
-                    )
+                frame.append(
+                    dead(exc.rule, exc.field, str(exc), orjson.dumps(message), received_at, key)
                 )
                 continue
-            key = (record["anonymous_id"] or record["user_id"]).encode()
-            accepted.append((key, orjson.dumps(record)))
+            partition_key = record["anonymous_id"] or record["user_id"]
+            frame.append((raw_topic, partition_key.encode(), value))
+            accepted += 1
         try:
-            await producer.send_all(dead_letter_topic, dead)
-            await producer.send_all(raw_topic, accepted)
-        except BrokerUnavailable as exc:
-            raise _Refused(503, "kafka", "unavailable", f"{exc}; retry later") from exc
-        metrics.events_accepted.inc(len(accepted))
+            stats["via"] = await delivery.deliver(frame)
+        except SpoolFull as exc:
+            raise _Refused(
+                503, "kafka", "unavailable", f"{exc}; retry later", {"Retry-After": "30"}
+            ) from exc
+        metrics.events_accepted.inc(accepted)
+        stats.update(events=accepted, rejected=len(errors))
         answer: dict[str, Any] = {"success": True}
         if errors:
             answer |= {
-                "accepted": len(accepted),
+                "accepted": accepted,
                 "rejected": len(errors),
                 "errors": errors[:_MAX_ERRORS_SHOWN],
             }
-        return _json(200, answer)
+        return _json(200, answer, cors_headers(request.headers.get("origin"), origins[key]))
 
     def endpoint(route: str, default_type: str | None) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:
             started = time.perf_counter()
+            stats: dict[str, Any] = {"key": None, "bytes": 0, "ip": None}
             try:
-                response = await ingest(request, default_type)
+                response = await ingest(request, default_type, stats)
             except _Refused as exc:
-                response = _refusal(exc)
+                stats["error"] = exc.reason
+                response = _json(
+                    exc.status,
+                    {
+                        "success": False,
+                        "error": {"field": exc.field, "reason": exc.reason, "message": str(exc)},
+                    },
+                    exc.headers,
+                )
+            elapsed = time.perf_counter() - started
             metrics.requests.labels(route, str(response.status_code)).inc()
-            metrics.request_seconds.labels(route).observe(time.perf_counter() - started)
+            metrics.request_seconds.labels(route).observe(elapsed)
+            metrics.received_bytes.inc(stats["bytes"])
+            if access_log.isEnabledFor(logging.INFO):
+                stats["key"] = (stats["key"] or "")[:8] or None  # a prefix identifies the source
+                access_log.info(
+                    orjson.dumps(
+                        {
+                            "route": route,
+                            "status": response.status_code,
+                            "ms": round(elapsed * 1000, 2),
+                            **stats,
+                        }
+                    ).decode()
+                )
             return response
 
         return handle
+
+    async def preflight(request: Request) -> Response:
+        origin = request.headers.get("origin")
+        method = request.headers.get("access-control-request-method", "").upper()
+        headers = cors_headers(origin, any_origin)
+        if not headers or method not in ("POST", ""):
+            return Response(status_code=403)
+        return Response(
+            status_code=204,
+            headers={
+                **headers,
+                "Access-Control-Allow-Methods": _CORS_METHODS,
+                "Access-Control-Allow-Headers": _CORS_HEADERS,
+                "Access-Control-Max-Age": "86400",
+            },
+        )
 
     async def healthz(request: Request) -> Response:
         return _json(200, {"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if producer.is_ready():
-            return _json(200, {"status": "ready"})
-        return _json(503, {"status": "unready", "reason": "kafka unreachable"})
+        if delivery.is_ready():
+            return _json(200, {"status": "ready", "spool_bytes": delivery.spool.size_bytes})
+        return _json(503, {"status": "unready", "reason": "kafka unreachable and spool full"})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
-    routes = [Route("/v1/batch", endpoint("batch", None), methods=["POST"])]
-    routes += [
-        Route(f"/v1/{kind}", endpoint(kind, kind), methods=["POST"])
-        for kind in sorted(MESSAGE_TYPES)
+    async def openapi_endpoint(request: Request) -> Response:
+        return Response(openapi, media_type="application/json")
+
+    routes = [
+        Route("/v1/batch", endpoint("batch", None), methods=["POST"]),
+        Route("/v1/batch", preflight, methods=["OPTIONS"]),
     ]
+    for kind in sorted(MESSAGE_TYPES):
+        routes += [
+            Route(f"/v1/{kind}", endpoint(kind, kind), methods=["POST"]),
+            Route(f"/v1/{kind}", preflight, methods=["OPTIONS"]),
+        ]
     routes += [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await producer.start()
+        await delivery.start()
         try:
             yield
         finally:
-            await producer.stop()
+            await delivery.stop()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.delivery = delivery
+    return app

@@ -1,4 +1,4 @@
-"""One Segment-spec message → one raw autocap record. Pure: the clock is passed in.
+"""One Segment-spec message → one raw autocap record. Pure: clock and client IP passed in.
 
 The record is what goes on ``autocap.raw``: snake_case keys, ``event_id`` from ``messageId``
 (a UUIDv7 when absent), ``received_at`` from the collector's clock, and ``timestamp``
@@ -7,15 +7,20 @@ corrected for the client's clock skew: ``received_at - (sent_at - timestamp)``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
+from collectors.http.contract import check_limits, validate_message
+from collectors.http.privacy import anonymize_ip
 from pipeline.errors import InvalidEvent
 from pipeline.ids import uuid7
+from pipeline.settings import Settings
 from pipeline.timeutil import format_ts, parse_ts
 
-__all__ = ["JUNK_IDS", "MESSAGE_TYPES", "normalize"]
+__all__ = ["JUNK_IDS", "MESSAGE_TYPES", "Limits", "encode_record", "normalize"]
 
 MESSAGE_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 
@@ -37,34 +42,40 @@ JUNK_IDS = frozenset(
 )
 
 _MAX_FUTURE = timedelta(hours=23)
-_MAX_ID_LENGTH = 256
 
 
-def _identifier(message: Mapping[str, Any], key: str) -> str | None:
+@dataclass(frozen=True)
+class Limits:
+    """Per-event limits (configurable; defaults like Segment's)."""
+
+    max_event_bytes: int = 32_768
+    max_depth: int = 16
+    max_string: int = 16_384
+    ip_mode: str = "truncate"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits configured in ``settings``."""
+        return cls(
+            settings.max_event_bytes,
+            settings.max_property_depth,
+            settings.max_string_length,
+            settings.ip_mode,
+        )
+
+
+def _identifier(message: dict[str, Any], key: str) -> str | None:
     value = message.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise InvalidEvent(key, "type", f"{key} must be a string")
-    text = str(value)
+    text = str(value)  # the schema allows strings and integers
     if not text.strip() or text.strip().lower() in JUNK_IDS:
-        raise InvalidEvent(key, "junk_id", f"{key} {text[:20]!r} is a placeholder, not an id")
-    if len(text) > _MAX_ID_LENGTH:
-        raise InvalidEvent(key, "too_long", f"{key} is longer than {_MAX_ID_LENGTH} characters")
+        raise InvalidEvent(key, "junk_id", f"{text[:20]!r} is a placeholder, not an id")
     return text
 
 
-def _object(message: Mapping[str, Any], key: str) -> dict[str, Any] | None:
-    value = message.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidEvent(key, "type", f"{key} must be a JSON object")
-    return value
-
-
 def _event_time(
-    message: Mapping[str, Any], received_at: datetime, sent_at: datetime | None
+    message: dict[str, Any], received_at: datetime, sent_at: datetime | None
 ) -> tuple[datetime, bool]:
     """Corrected event time, and whether it fell back to ``received_at``."""
     raw = message.get("timestamp")
@@ -85,39 +96,39 @@ def normalize(
     received_at: datetime,
     batch_sent_at: object = None,
     default_type: str | None = None,
+    client_ip: str | None = None,
+    limits: Limits = Limits(),
 ) -> dict[str, Any]:
-    """Validate and normalize one message, or raise ``InvalidEvent`` naming the field."""
+    """Validate and normalize one message, or raise ``InvalidEvent`` naming field and rule."""
     if not isinstance(message, dict):
         raise InvalidEvent("message", "type", "each message must be a JSON object")
-    kind = message.get("type", default_type)
-    if kind not in MESSAGE_TYPES:
-        raise InvalidEvent(
-            "type", "enum", f"type must be one of {', '.join(sorted(MESSAGE_TYPES))}"
-        )
-    if default_type is not None and kind != default_type:
-        raise InvalidEvent("type", "mismatch", f"type {kind!r} sent to /v1/{default_type}")
+    if default_type is not None:
+        if message.get("type", default_type) != default_type:
+            raise InvalidEvent(
+                "type", "mismatch", f"{message.get('type')!r} sent to /v1/{default_type}"
+            )
+        message = {**message, "type": default_type}
+    validate_message(message)
+    check_limits(message, limits.max_depth, limits.max_string)
     anonymous_id = _identifier(message, "anonymousId")
     user_id = _identifier(message, "userId")
     if anonymous_id is None and user_id is None:
         raise InvalidEvent("anonymousId", "required", "anonymousId or userId is required")
-    event = message.get("event")
-    if kind == "track" and (not isinstance(event, str) or not event.strip()):
-        raise InvalidEvent("event", "required", "track messages need an event name")
-    message_id = message.get("messageId")
-    if message_id is not None and (
-        not isinstance(message_id, str)
-        or not message_id.strip()
-        or len(message_id) > _MAX_ID_LENGTH
-    ):
-        raise InvalidEvent("messageId", "type", "messageId must be a non-empty string")
 
     sent_at = parse_ts(message.get("sentAt", batch_sent_at))
-    timestamp, clamped = _event_time(message, received_at, sent_at)
+    timestamp, fell_back = _event_time(message, received_at, sent_at)
     original = message.get("originalTimestamp", message.get("timestamp"))
+    context = dict(message.get("context") or {})
+    ip = anonymize_ip(context.get("ip") or client_ip, limits.ip_mode)
+    if ip is None:
+        context.pop("ip", None)
+    else:
+        context["ip"] = ip
+    kind = message["type"]
     record: dict[str, Any] = {
-        "event_id": message_id or uuid7(int(received_at.timestamp() * 1000)),
+        "event_id": message.get("messageId") or uuid7(int(received_at.timestamp() * 1000)),
         "type": kind,
-        "event": event if kind == "track" else (message.get("name") or None),
+        "event": message["event"] if kind == "track" else message.get("name"),
         "anonymous_id": anonymous_id,
         "user_id": user_id,
         "group_id": _identifier(message, "groupId"),
@@ -126,10 +137,23 @@ def normalize(
         "original_timestamp": original if isinstance(original, str) else None,
         "sent_at": format_ts(sent_at) if sent_at else None,
         "received_at": format_ts(received_at),
-        "context": _object(message, "context") or {},
-        "properties": _object(message, "properties") or {},
-        "traits": _object(message, "traits") or {},
+        "context": context,
+        "properties": message.get("properties") or {},
+        "traits": message.get("traits") or {},
+        "elements": message.get("elements"),
     }
-    if clamped:
+    if fell_back:
         record["flags"] = ["timestamp_fallback"]
     return record
+
+
+def encode_record(record: dict[str, Any], max_event_bytes: int) -> bytes:
+    """The record as JSON bytes for Kafka; ``InvalidEvent`` if it is over the size limit."""
+    value = orjson.dumps(record)
+    if len(value) > max_event_bytes:
+        raise InvalidEvent(
+            "message",
+            "too_large",
+            f"event is {len(value)} bytes, over the {max_event_bytes}-byte limit",
+        )
+    return value

@@ -56,7 +56,10 @@ def _click(anon: str, path: str, at: datetime, text: str, tag: str = "button") -
         "messageId": uuid7(),
         "timestamp": format_ts(at),
         "context": {"page": {"path": path}},
-        "properties": {"$elements": [{"tag": tag, "text": text}]},
+        "elements": [
+            {"tag": tag, "text": text, "classes": ["btn"], "nth_child": 1, "nth_of_type": 1},
+            {"tag": "div", "classes": ["product-card"]},
+        ],
     }
 
 

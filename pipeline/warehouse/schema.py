@@ -1,8 +1,9 @@
 """Columns of the ``events`` table: the Arrow schema of the lake's event files.
 
 An enriched record (the JSON on ``autocap.enriched``) maps to one row. ``context``,
-``properties`` and ``traits`` are nested JSON objects kept as JSON text so any shape of
-properties fits; the catalog types them as DuckDB ``JSON``.
+``properties``, ``traits`` and ``elements`` are nested JSON kept as JSON text so any shape
+fits; the catalog types them as DuckDB ``JSON``. ``MESSAGE_FIELD_COLUMNS`` says where each
+field of ``schemas/event.schema.json`` lands (a test holds the two together).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-__all__ = ["EVENT_SCHEMA", "records_to_table"]
+__all__ = ["EVENT_SCHEMA", "MESSAGE_FIELD_COLUMNS", "records_to_table"]
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -27,16 +28,40 @@ EVENT_SCHEMA = pa.schema(
         pa.field("person_id", pa.string()),
         pa.field("session_id", pa.string()),
         pa.field("account_id", pa.string()),
+        pa.field("previous_id", pa.string()),
         pa.field("timestamp", _TS, nullable=False),
         pa.field("received_at", _TS, nullable=False),
         pa.field("sent_at", _TS),
+        pa.field("original_timestamp", pa.string()),
         pa.field("context", pa.string()),
         pa.field("properties", pa.string()),
         pa.field("traits", pa.string()),
+        pa.field("elements", pa.string()),
+        pa.field("flags", pa.list_(pa.string())),
     ]
 )
 
-_JSON_COLUMNS = frozenset({"context", "properties", "traits"})
+#: Event JSON Schema property -> events column (None: deliberately not stored).
+MESSAGE_FIELD_COLUMNS: dict[str, str | None] = {
+    "type": "type",
+    "event": "event",
+    "name": "event",  # page/screen name
+    "messageId": "event_id",
+    "anonymousId": "anonymous_id",
+    "userId": "user_id",
+    "groupId": "account_id",
+    "previousId": "previous_id",
+    "timestamp": "timestamp",
+    "originalTimestamp": "original_timestamp",
+    "sentAt": "sent_at",
+    "context": "context",
+    "properties": "properties",
+    "traits": "traits",
+    "elements": "elements",
+    "integrations": None,  # destination routing hints; autocap has no destinations
+}
+
+_JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements"})
 _TIME_COLUMNS = frozenset(f.name for f in EVENT_SCHEMA if f.type == _TS)
 
 

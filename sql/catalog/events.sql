@@ -16,7 +16,8 @@ final AS (
     SELECT * REPLACE (
         context::JSON AS context,
         properties::JSON AS properties,
-        traits::JSON AS traits
+        traits::JSON AS traits,
+        elements::JSON AS elements
     )
     FROM deduplicated
 )

@@ -115,3 +115,27 @@ def test_republish_while_another_process_holds_the_catalog_open(tmp_path: Path) 
     con = duckdb.connect(str(warehouse), read_only=True)
     assert con.execute("select count(*) from events").fetchone() == (2,)
     con.close()
+
+
+def test_event_schema_arrow_schema_and_warehouse_agree(tmp_path: Path) -> None:
+    """schemas/event.schema.json, the Arrow schema and the DuckDB view cannot drift."""
+    from collectors.http.contract import event_schema
+    from pipeline.warehouse.schema import MESSAGE_FIELD_COLUMNS
+
+    json_fields = set(event_schema()["properties"])
+    assert json_fields == set(MESSAGE_FIELD_COLUMNS), "map every schema field to a column"
+    arrow_columns = set(EVENT_SCHEMA.names)
+    assert {c for c in MESSAGE_FIELD_COLUMNS.values() if c} <= arrow_columns
+    publish_catalog(tmp_path / "warehouse.duckdb", Lake(tmp_path / "lake"))
+    described = run_query(tmp_path / "warehouse.duckdb", "DESCRIBE events").rows
+    assert [row[0] for row in described] == EVENT_SCHEMA.names
+    duck_types = {row[0]: row[1] for row in described}
+    expected = {
+        "string": "VARCHAR",
+        "timestamp[ms, tz=UTC]": "TIMESTAMP WITH TIME ZONE",
+        "list<item: string>": "VARCHAR[]",
+    }
+    json_columns = {"context", "properties", "traits", "elements"}
+    for field in EVENT_SCHEMA:
+        want = "JSON" if field.name in json_columns else expected[str(field.type)]
+        assert duck_types[field.name] == want, field.name

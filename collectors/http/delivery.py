@@ -1,0 +1,135 @@
+"""Getting accepted events to Kafka, or to the disk spool when Kafka cannot take them.
+
+A request's records go straight to Kafka when the spool is empty and Kafka acknowledges
+within ``produce_timeout_s``. Otherwise they are appended to the spool (fsynced) and the
+request still gets its 200. While anything is spooled, new records queue behind it, so the
+spool drains in order once Kafka is back. Only a full spool makes the collector answer 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from collectors.http.producer import EventProducer
+from collectors.http.spool import DiskSpool, Frame
+from pipeline.errors import BrokerUnavailable
+from pipeline.metrics import CollectorMetrics
+
+__all__ = ["Delivery"]
+
+log = logging.getLogger(__name__)
+
+
+class Delivery:
+    """Owns the producer and the spool; ``deliver`` is what request handlers call."""
+
+    def __init__(
+        self, producer: EventProducer, spool: DiskSpool, timeout_s: float, metrics: CollectorMetrics
+    ) -> None:
+        self.producer = producer
+        self.spool = spool
+        self.timeout_s = timeout_s
+        self.metrics = metrics
+        self._connected = False
+        self._lock = asyncio.Lock()  # orders spool appends against the switch back to Kafka
+        self._wake = asyncio.Event()
+        self._drainer: asyncio.Task[None] | None = None
+        metrics.spool_bytes.set(spool.size_bytes)
+
+    async def start(self) -> None:
+        """Connect (a failure only means spooling) and start draining in the background."""
+        await self._connect()
+        self._drainer = asyncio.create_task(self._drain_forever(), name="spool-drainer")
+
+    async def stop(self) -> None:
+        """Stop draining (what is spooled stays on disk for the next start) and disconnect."""
+        if self._drainer is not None:
+            self._drainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drainer
+        await self.producer.stop()
+
+    def is_ready(self) -> bool:
+        """Kafka takes events, or the spool still has room for them."""
+        return (self._connected and self.spool.is_empty()) or self.spool.has_room()
+
+    async def _connect(self) -> bool:
+        if not self._connected:
+            try:
+                await self.producer.start()
+                self._connected = True
+            except BrokerUnavailable as exc:
+                log.warning("Kafka unreachable, spooling to %s: %s", self.spool.directory, exc)
+        return self._connected
+
+    async def _send(self, frame: Frame) -> None:
+        by_topic: dict[str, list[tuple[bytes | None, bytes]]] = {}
+        for topic, key, value in frame:
+            by_topic.setdefault(topic, []).append((key, value))
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._send_topics(by_topic), self.timeout_s)
+        except (BrokerUnavailable, TimeoutError) as exc:
+            self.metrics.producer_errors.labels(type(exc).__name__).inc()
+            raise BrokerUnavailable(
+                f"Kafka did not acknowledge within {self.timeout_s:g}s"
+            ) from exc
+        self.metrics.produce_seconds.observe(time.perf_counter() - started)
+
+    async def _send_topics(self, by_topic: dict[str, list[tuple[bytes | None, bytes]]]) -> None:
+        await asyncio.gather(*(self.producer.send_all(t, r) for t, r in by_topic.items()))
+
+    async def deliver(self, frame: Sequence[tuple[str, bytes | None, bytes]]) -> str:
+        """Make ``frame`` durable: ``"kafka"`` or ``"spool"``; ``SpoolFull`` if neither can."""
+        frame = list(frame)
+        if not frame:
+            return "kafka"
+        if self._connected and self.spool.is_empty():
+            try:
+                await self._send(frame)
+                return "kafka"
+            except BrokerUnavailable as exc:
+                log.warning("%s; spooling", exc)
+        async with self._lock:
+            await asyncio.to_thread(self.spool.append, frame)
+        self.metrics.events_spooled.inc(len(frame))
+        self.metrics.spool_bytes.set(self.spool.size_bytes)
+        self._wake.set()
+        return "spool"
+
+    async def _drain_forever(self) -> None:
+        backoff = 0.2
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
+            self._wake.clear()
+            if self.spool.is_empty() or not await self._connect():
+                continue
+            try:
+                await self._drain_once()
+                backoff = 0.2
+            except BrokerUnavailable as exc:
+                log.warning("spool drain paused: %s", exc)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                self._wake.set()
+
+    async def _drain_once(self) -> None:
+        """Send every spooled segment, oldest first, deleting each once acknowledged."""
+        while True:
+            async with self._lock:  # never read a segment while a frame is being appended
+                oldest = self.spool.oldest()
+            if oldest is None:
+                return
+            segment, frames = oldest
+            for frame in frames:
+                await self._send(frame)
+                self.metrics.events_drained.inc(len(frame))
+            async with self._lock:
+                self.spool.remove(segment)
+            self.metrics.spool_bytes.set(self.spool.size_bytes)
+            log.info("drained spool segment %s (%d frames)", segment.name, len(frames))
