@@ -36,11 +36,17 @@ class EmbeddedBroker:
     """A Tansu broker process on a loopback port; a context manager that stops it on exit."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int | None = None, log_path: Path | None = None
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        log_path: Path | None = None,
+        advertised_port: int | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
         self.log_path = log_path
+        # Clients reconnect to the advertised address; tests put a proxy there.
+        self.advertised_port = advertised_port or self.port
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -57,6 +63,7 @@ class EmbeddedBroker:
         """Start Tansu and return once it answers Kafka metadata."""
         ensure_port_free(self.host, self.port, "the embedded broker", "AUTOCAP_BROKER_PORT")
         url = f"tcp://{self.host}:{self.port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port}"
         out = self.log_path.open("ab") if self.log_path else subprocess.DEVNULL
         try:
             self._proc = subprocess.Popen(
@@ -66,7 +73,7 @@ class EmbeddedBroker:
                     "--listener-url",
                     url,
                     "--advertised-listener-url",
-                    url,
+                    advertised,
                     "--storage-engine",
                     "memory://tansu/",
                 ],

@@ -280,10 +280,13 @@ def create_app(
                 response = await ingest(request, default_type, stats)
             except _Refused as exc:
                 stats["error"] = exc.reason
+                # code/message at the top are what Segment and RudderStack SDKs read.
                 response = _json(
                     exc.status,
                     {
                         "success": False,
+                        "code": exc.reason,
+                        "message": str(exc),
                         "error": {"field": exc.field, "reason": exc.reason, "message": str(exc)},
                     },
                     exc.headers,

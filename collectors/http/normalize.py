@@ -139,7 +139,8 @@ def normalize(
         "received_at": format_ts(received_at),
         "context": context,
         "properties": message.get("properties") or {},
-        "traits": message.get("traits") or {},
+        # RudderStack's SDKs send identify traits only as context.traits.
+        "traits": message.get("traits") or context.get("traits") or {},
         "elements": message.get("elements"),
     }
     if fell_back:

@@ -122,9 +122,11 @@ def build_openapi() -> dict[str, Any]:
         },
         "Error": {
             "type": "object",
-            "required": ["success", "error"],
+            "required": ["success", "code", "message", "error"],
             "properties": {
                 "success": {"const": False},
+                "code": {"type": "string"},
+                "message": {"type": "string"},
                 "error": {
                     "type": "object",
                     "required": ["field", "reason", "message"],
