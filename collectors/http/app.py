@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from collectors.http.contract import validate_batch_envelope
 from collectors.http.delivery import Delivery
 from collectors.http.normalize import MESSAGE_TYPES, Limits, encode_record, normalize
 from collectors.http.openapi import build_openapi
@@ -148,8 +149,11 @@ def create_app(
 
     def authenticate(request: Request, body: Any) -> str:
         key = _basic_auth_key(request)
-        if key is None and isinstance(body, dict) and isinstance(body.get("writeKey"), str):
-            key = body["writeKey"]
+        body_key = body.get("writeKey") if isinstance(body, dict) else None
+        if body_key is not None and not isinstance(body_key, str):
+            raise _Refused(400, "writeKey", "type", "writeKey must be a string")
+        if key is None:
+            key = body_key
         if not key:
             raise _Refused(
                 401,
@@ -217,9 +221,11 @@ def create_app(
                 await delivery.deliver([dead("json", "body", problem, raw_body, received_at, key)])
             raise _Refused(400, "body", "json" if body is None else "type", problem)
         if default_type is None:
-            messages = body.get("batch")
-            if not isinstance(messages, list):
-                raise _Refused(400, "batch", "type", "batch must be an array of messages")
+            try:
+                validate_batch_envelope(body)
+            except InvalidEvent as exc:
+                raise _Refused(400, exc.field, exc.rule, str(exc)) from None
+            messages = body["batch"]
             if len(messages) > settings.max_batch_events:
                 raise _Refused(
                     413,
@@ -263,6 +269,9 @@ def create_app(
             ) from exc
         metrics.events_accepted.inc(accepted)
         stats.update(events=accepted, rejected=len(errors))
+        if errors and default_type is not None:
+            # A single message that is refused is an error for its sender (and dead-lettered).
+            raise _Refused(400, errors[0]["field"], errors[0]["reason"], errors[0]["message"])
         answer: dict[str, Any] = {"success": True}
         if errors:
             answer |= {

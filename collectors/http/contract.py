@@ -19,7 +19,7 @@ import orjson
 from pipeline.errors import InvalidEvent
 from pipeline.resources import resource_dir
 
-__all__ = ["check_limits", "event_schema", "validate_message"]
+__all__ = ["check_limits", "event_schema", "validate_batch_envelope", "validate_message"]
 
 
 @cache
@@ -32,9 +32,12 @@ def event_schema() -> dict[str, Any]:
 
 
 @cache
-def _validator() -> Callable[[Any], Any]:
+def _validator(definition: str | None = None) -> Callable[[Any], Any]:
     # fastjsonschema annotates the dict it compiles; keep the shared one pristine.
-    return fastjsonschema.compile(copy.deepcopy(event_schema()))
+    schema = copy.deepcopy(event_schema())
+    if definition is not None:
+        schema = {"$ref": f"#/definitions/{definition}", "definitions": schema["definitions"]}
+    return fastjsonschema.compile(schema)
 
 
 def _field_of(exc: fastjsonschema.JsonSchemaValueException, message: dict[str, Any]) -> str:
@@ -52,10 +55,30 @@ def _field_of(exc: fastjsonschema.JsonSchemaValueException, message: dict[str, A
 
 def validate_message(message: dict[str, Any]) -> None:
     """Raise ``InvalidEvent(field, rule)`` if ``message`` breaks the event schema."""
+    _validate(_validator(), message)
+
+
+def validate_batch_envelope(body: dict[str, Any]) -> None:
+    """Raise ``InvalidEvent`` if a batch body's own fields (not its messages) are wrong."""
+    _validate(_validator("batch"), body)
+
+
+def _validate(validator: Callable[[Any], Any], message: dict[str, Any]) -> None:
     try:
-        _validator()(message)
+        validator(message)
     except fastjsonschema.JsonSchemaValueException as exc:
         field = _field_of(exc, message)
+        if exc.rule == "anyOf" and field == "message":  # the identity rule at the top
+            for key in ("userId", "anonymousId"):
+                value = message.get(key)
+                if value is not None and (isinstance(value, bool)
+                                          or not isinstance(value, str | int)):
+                    raise InvalidEvent(key, "type", "must be a string or an integer") from None
+            raise InvalidEvent("anonymousId", "required",
+                               "anonymousId or userId is required") from None
+        if exc.rule == "not":  # the only `not` in the schema refuses placeholder ids
+            raise InvalidEvent(field, "junk_id", "is a placeholder (null, undefined, 0, guest"
+                               "...), not an id") from None
         if exc.rule == "required":
             text = "is required"
         else:  # "data.context.page.url must be string" -> "must be string"

@@ -35,13 +35,21 @@ class Delivery:
         self.timeout_s = timeout_s
         self.metrics = metrics
         self._connected = False
-        self._lock = asyncio.Lock()  # orders spool appends against the switch back to Kafka
-        self._wake = asyncio.Event()
+        # Created in the serving loop (asyncio primitives bind to the loop that first uses
+        # them): the lock orders spool appends against draining, the event wakes the drainer.
+        self._lock: asyncio.Lock | None = None
+        self._wake: asyncio.Event | None = None
         self._drainer: asyncio.Task[None] | None = None
         metrics.spool_bytes.set(spool.size_bytes)
 
+    def _sync(self) -> tuple[asyncio.Lock, asyncio.Event]:
+        if self._lock is None or self._wake is None:
+            self._lock, self._wake = asyncio.Lock(), asyncio.Event()
+        return self._lock, self._wake
+
     async def start(self) -> None:
         """Connect (a failure only means spooling) and start draining in the background."""
+        self._sync()
         await self._connect()
         self._drainer = asyncio.create_task(self._drain_forever(), name="spool-drainer")
 
@@ -94,19 +102,21 @@ class Delivery:
                 return "kafka"
             except BrokerUnavailable as exc:
                 log.warning("%s; spooling", exc)
-        async with self._lock:
+        lock, wake = self._sync()
+        async with lock:
             await asyncio.to_thread(self.spool.append, frame)
         self.metrics.events_spooled.inc(len(frame))
         self.metrics.spool_bytes.set(self.spool.size_bytes)
-        self._wake.set()
+        wake.set()
         return "spool"
 
     async def _drain_forever(self) -> None:
         backoff = 0.2
+        _, wake = self._sync()
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=1.0)
-            self._wake.clear()
+                await asyncio.wait_for(wake.wait(), timeout=1.0)
+            wake.clear()
             if self.spool.is_empty() or not await self._connect():
                 continue
             try:
@@ -116,12 +126,13 @@ class Delivery:
                 log.warning("spool drain paused: %s", exc)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
-                self._wake.set()
+                wake.set()
 
     async def _drain_once(self) -> None:
         """Send every spooled segment, oldest first, deleting each once acknowledged."""
+        lock, _ = self._sync()
         while True:
-            async with self._lock:  # never read a segment while a frame is being appended
+            async with lock:  # never read a segment while a frame is being appended
                 oldest = self.spool.oldest()
             if oldest is None:
                 return
@@ -129,7 +140,7 @@ class Delivery:
             for frame in frames:
                 await self._send(frame)
                 self.metrics.events_drained.inc(len(frame))
-            async with self._lock:
+            async with lock:
                 self.spool.remove(segment)
             self.metrics.spool_bytes.set(self.spool.size_bytes)
             log.info("drained spool segment %s (%d frames)", segment.name, len(frames))

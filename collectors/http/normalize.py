@@ -20,26 +20,9 @@ from pipeline.ids import uuid7
 from pipeline.settings import Settings
 from pipeline.timeutil import format_ts, parse_ts
 
-__all__ = ["JUNK_IDS", "MESSAGE_TYPES", "Limits", "encode_record", "normalize"]
+__all__ = ["MESSAGE_TYPES", "Limits", "encode_record", "normalize"]
 
 MESSAGE_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
-
-#: Identifiers buggy clients send that would merge strangers into one person.
-JUNK_IDS = frozenset(
-    {
-        "null",
-        "undefined",
-        "none",
-        "nil",
-        "0",
-        "-1",
-        "anonymous",
-        "guest",
-        "[object object]",
-        "nan",
-        "unknown",
-    }
-)
 
 _MAX_FUTURE = timedelta(hours=23)
 
@@ -65,13 +48,9 @@ class Limits:
 
 
 def _identifier(message: dict[str, Any], key: str) -> str | None:
+    # The schema has already refused placeholders; integers are kept as their text.
     value = message.get(key)
-    if value is None:
-        return None
-    text = str(value)  # the schema allows strings and integers
-    if not text.strip() or text.strip().lower() in JUNK_IDS:
-        raise InvalidEvent(key, "junk_id", f"{text[:20]!r} is a placeholder, not an id")
-    return text
+    return None if value is None else str(value)
 
 
 def _event_time(
@@ -112,8 +91,6 @@ def normalize(
     check_limits(message, limits.max_depth, limits.max_string)
     anonymous_id = _identifier(message, "anonymousId")
     user_id = _identifier(message, "userId")
-    if anonymous_id is None and user_id is None:
-        raise InvalidEvent("anonymousId", "required", "anonymousId or userId is required")
 
     sent_at = parse_ts(message.get("sentAt", batch_sent_at))
     timestamp, fell_back = _event_time(message, received_at, sent_at)

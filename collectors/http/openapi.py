@@ -72,33 +72,42 @@ def _post(summary: str, schema_ref: str) -> dict[str, Any]:
     }
 
 
+def _single(event: dict[str, Any], kind: str, with_key: dict[str, Any]) -> dict[str, Any]:
+    """The body of ``/v1/<kind>``: an Event whose ``type`` may be left out (it defaults)."""
+    single = copy.deepcopy(event)
+    single["required"] = [r for r in single["required"] if r != "type"]
+    single["properties"] |= {"type": {"const": kind}, **with_key}
+    own_rules = [rule["then"] for rule in single["allOf"]
+                 if rule["if"].get("properties", {}).get("type") == {"const": kind}]
+    single["allOf"] += [{"if": {"not": {"required": ["type"]}}, "then": then}
+                        for then in own_rules]
+    return single
+
+
 def build_openapi() -> dict[str, Any]:
     """The OpenAPI document for the collector's HTTP API."""
     event = copy.deepcopy(event_schema())
     definitions = event.pop("definitions")
+    batch = definitions.pop("batch")
+    # Messages are judged one by one: an invalid one is reported (and dead-lettered) in the
+    # 200 answer while the others go through, so the envelope accepts any item.
+    batch["properties"]["batch"]["items"] = {
+        "description": "Validated one by one against #/components/schemas/Event."
+    }
     for key in ("$schema", "$id"):
         event.pop(key, None)
     with_key = {
         "writeKey": {
-            "type": "string",
-            "description": "Write key, when not sent "
-            "as the Basic auth username (what sendBeacon can send).",
+            "type": ["string", "null"],
+            "description": "Write key, when not sent as the Basic auth username "
+            "(what sendBeacon can send).",
         }
     }
     schemas: dict[str, Any] = {
         **definitions,
         "Event": event,
-        "SingleEvent": {"allOf": [{"$ref": "#/components/schemas/Event"}], "properties": with_key},
-        "Batch": {
-            "type": "object",
-            "required": ["batch"],
-            "properties": {
-                "batch": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
-                "sentAt": {"type": "string"},
-                "context": {"type": "object"},
-                **with_key,
-            },
-        },
+        **{f"{kind.title()}Message": _single(event, kind, with_key) for kind in _TYPES},
+        "Batch": batch,
         "Accepted": {
             "type": "object",
             "required": ["success"],
@@ -143,7 +152,9 @@ def build_openapi() -> dict[str, Any]:
         "/v1/batch": _post("Send a batch of messages", "#/components/schemas/Batch")
     }
     for kind in _TYPES:
-        paths[f"/v1/{kind}"] = _post(f"Send one {kind} message", "#/components/schemas/SingleEvent")
+        paths[f"/v1/{kind}"] = _post(
+            f"Send one {kind} message", f"#/components/schemas/{kind.title()}Message"
+        )
     plain = {"200": {"description": "OK"}}
     paths |= {
         "/healthz": {"get": {"summary": "The process is alive", "responses": plain}},
