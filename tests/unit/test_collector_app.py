@@ -408,3 +408,16 @@ def test_openapi_document_is_served_and_matches_the_repo(client: TestClient) -> 
     )
     app_paths = {r.path for r in client.app.routes if r.path.startswith("/v1/")}  # type: ignore[attr-defined]
     assert app_paths == {p for p in served["paths"] if p.startswith("/v1/")}
+
+
+def test_access_log_is_one_json_line_per_request(client: TestClient,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="autocap.access")
+    client.post("/v1/batch", content=batch(EVENT, {"type": "page"}), headers=auth())
+    client.post("/v1/batch", content=batch(EVENT), headers=auth("wk_nobody_knows"))
+    ok, refused = (orjson.loads(r.getMessage()) for r in caplog.records
+                   if r.name == "autocap.access")
+    assert ok["status"] == 200 and ok["events"] == 1 and ok["rejected"] == 1
+    assert ok["key"] == KEY[:8] and ok["ip"] == "203.0.113.77" and ok["via"] == "kafka"
+    assert ok["bytes"] > 0 and ok["ms"] >= 0
+    assert refused["status"] == 401 and refused["error"] == "unknown" and refused["key"] is None
