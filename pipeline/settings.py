@@ -124,7 +124,8 @@ class Settings:
         metadata=_doc("Largest single event, as JSON (dead-lettered above).", low=256),
     )
     max_property_depth: int = field(
-        default=16, metadata=_doc("Deepest nesting of objects/arrays in one event.", low=2)
+        default=16,
+        metadata=_doc("Deepest nesting of objects/arrays in one event.", low=2, high=64),
     )
     max_string_length: int = field(
         default=16_384, metadata=_doc("Longest string value anywhere in an event.", low=64)
@@ -154,6 +155,9 @@ class Settings:
     produce_timeout_s: float = field(
         default=5.0,
         metadata=_doc("Wait this long for Kafka's ack before spooling to disk instead.", low=0.1),
+    )
+    access_log: bool = field(
+        default=True, metadata=_doc("The collector writes one JSON line per request to stdout.")
     )
     spool_max_bytes: int = field(
         default=256 * 1024 * 1024,

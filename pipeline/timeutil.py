@@ -14,9 +14,11 @@ def utc_now() -> datetime:
 
 def format_ts(moment: datetime) -> str:
     """``2026-11-23T10:00:00.123Z``: the one spelling on every topic and in every file."""
-    if moment.tzinfo is None:
-        raise ValueError("naive datetime: autocap only handles timezone-aware times")
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:  # the common case skips the conversion (hot path)
+        if moment.tzinfo is None:
+            raise ValueError("naive datetime: autocap only handles timezone-aware times")
+        moment = moment.astimezone(UTC)
+    return moment.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_ts(text: object) -> datetime | None:

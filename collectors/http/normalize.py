@@ -20,11 +20,31 @@ from pipeline.ids import uuid7
 from pipeline.settings import Settings
 from pipeline.timeutil import format_ts, parse_ts
 
-__all__ = ["MESSAGE_TYPES", "Limits", "encode_record", "normalize"]
+__all__ = ["MESSAGE_TYPES", "Limits", "Receipt", "encode_record", "normalize"]
 
 MESSAGE_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 
 _MAX_FUTURE = timedelta(hours=23)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the collector knows of one request, worked out once for all its messages."""
+
+    received_at: datetime
+    received_text: str
+    sent_at: datetime | None  # the batch's sentAt; a message's own sentAt wins
+    sent_text: str | None
+    client_ip: str | None  # already reduced as the IP mode says
+
+    @classmethod
+    def at(
+        cls, received_at: datetime, batch_sent_at: object = None, client_ip: str | None = None
+    ) -> Receipt:
+        """A receipt for a request received at ``received_at``."""
+        sent_at = parse_ts(batch_sent_at)
+        sent_text = format_ts(sent_at) if sent_at else None
+        return cls(received_at, format_ts(received_at), sent_at, sent_text, client_ip)
 
 
 @dataclass(frozen=True)
@@ -70,13 +90,7 @@ def _event_time(
 
 
 def normalize(
-    message: object,
-    *,
-    received_at: datetime,
-    batch_sent_at: object = None,
-    default_type: str | None = None,
-    client_ip: str | None = None,
-    limits: Limits = Limits(),
+    message: object, receipt: Receipt, *, default_type: str | None = None, limits: Limits = Limits()
 ) -> dict[str, Any]:
     """Validate and normalize one message, or raise ``InvalidEvent`` naming field and rule."""
     if not isinstance(message, dict):
@@ -88,15 +102,18 @@ def normalize(
             )
         message = {**message, "type": default_type}
     validate_message(message)
-    check_limits(message, limits.max_depth, limits.max_string)
-    anonymous_id = _identifier(message, "anonymousId")
-    user_id = _identifier(message, "userId")
+    # String lengths are checked on the encoded size (encode_record): cheaper, same verdict.
+    check_limits(message, limits.max_depth, limits.max_string, check_strings=False)
 
-    sent_at = parse_ts(message.get("sentAt", batch_sent_at))
+    received_at = receipt.received_at
+    own_sent = message.get("sentAt")
+    sent_at = receipt.sent_at if own_sent is None else parse_ts(own_sent)
     timestamp, fell_back = _event_time(message, received_at, sent_at)
     original = message.get("originalTimestamp", message.get("timestamp"))
-    context = dict(message.get("context") or {})
-    ip = anonymize_ip(context.get("ip") or client_ip, limits.ip_mode)
+    # The message is ours (parsed from this request's body): update it in place.
+    context = message.get("context") or {}
+    own_ip = context.get("ip")
+    ip = receipt.client_ip if own_ip is None else anonymize_ip(own_ip, limits.ip_mode)
     if ip is None:
         context.pop("ip", None)
     else:
@@ -106,14 +123,18 @@ def normalize(
         "event_id": message.get("messageId") or uuid7(int(received_at.timestamp() * 1000)),
         "type": kind,
         "event": message["event"] if kind == "track" else message.get("name"),
-        "anonymous_id": anonymous_id,
-        "user_id": user_id,
+        "anonymous_id": _identifier(message, "anonymousId"),
+        "user_id": _identifier(message, "userId"),
         "group_id": _identifier(message, "groupId"),
         "previous_id": _identifier(message, "previousId"),
-        "timestamp": format_ts(timestamp),
+        "timestamp": receipt.received_text if timestamp is received_at else format_ts(timestamp),
         "original_timestamp": original if isinstance(original, str) else None,
-        "sent_at": format_ts(sent_at) if sent_at else None,
-        "received_at": format_ts(received_at),
+        "sent_at": receipt.sent_text
+        if own_sent is None
+        else format_ts(sent_at)
+        if sent_at
+        else None,
+        "received_at": receipt.received_text,
         "context": context,
         "properties": message.get("properties") or {},
         # RudderStack's SDKs send identify traits only as context.traits.
@@ -125,13 +146,15 @@ def normalize(
     return record
 
 
-def encode_record(record: dict[str, Any], max_event_bytes: int) -> bytes:
-    """The record as JSON bytes for Kafka; ``InvalidEvent`` if it is over the size limit."""
+def encode_record(record: dict[str, Any], limits: Limits) -> bytes:
+    """The record as JSON bytes for Kafka; ``InvalidEvent`` if it breaks a size limit."""
     value = orjson.dumps(record)
-    if len(value) > max_event_bytes:
+    if len(value) > limits.max_event_bytes:
         raise InvalidEvent(
             "message",
             "too_large",
-            f"event is {len(value)} bytes, over the {max_event_bytes}-byte limit",
+            f"event is {len(value)} bytes, over the {limits.max_event_bytes}-byte limit",
         )
+    if len(value) > limits.max_string:  # only then can one string be over the limit
+        check_limits(record, limits.max_depth + 1, limits.max_string)
     return value

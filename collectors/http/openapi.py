@@ -77,10 +77,12 @@ def _single(event: dict[str, Any], kind: str, with_key: dict[str, Any]) -> dict[
     single = copy.deepcopy(event)
     single["required"] = [r for r in single["required"] if r != "type"]
     single["properties"] |= {"type": {"const": kind}, **with_key}
-    own_rules = [rule["then"] for rule in single["allOf"]
-                 if rule["if"].get("properties", {}).get("type") == {"const": kind}]
-    single["allOf"] += [{"if": {"not": {"required": ["type"]}}, "then": then}
-                        for then in own_rules]
+    own_rules = [
+        rule["then"]
+        for rule in single["allOf"]
+        if rule["if"].get("properties", {}).get("type") == {"const": kind}
+    ]
+    single["allOf"] += [{"if": {"not": {"required": ["type"]}}, "then": then} for then in own_rules]
     return single
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 __all__ = ["anonymize_ip"]
 
 
+@lru_cache(maxsize=65_536)  # the same clients come back; ipaddress parsing is slow
 def anonymize_ip(ip: str | None, mode: str) -> str | None:
     """``full`` keeps the address, ``truncate`` zeroes past /24 (IPv4) or /48 (IPv6),
     ``drop`` keeps nothing. Anything that is not an IP address is dropped."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from collectors.http.app import create_app
+from collectors.http.app import create_app, write_access_line
 from collectors.http.producer import KafkaEventProducer
 from pipeline.settings import Settings
 
@@ -14,7 +14,12 @@ __all__ = ["run_collector"]
 
 def run_collector(settings: Settings, bootstrap: str) -> None:
     """Serve on the configured port; uvicorn handles the signals and drains requests."""
-    app = create_app(settings, KafkaEventProducer(settings, bootstrap), CollectorRegistry())
+    app = create_app(
+        settings,
+        KafkaEventProducer(settings, bootstrap),
+        CollectorRegistry(),
+        access_log=write_access_line if settings.access_log else None,
+    )
     config = uvicorn.Config(
         app,
         host=settings.collector_host,

@@ -43,9 +43,6 @@ class RecordingProducer:
             raise BrokerUnavailable("broker down")
         self.sent.setdefault(topic, []).extend(records)
 
-    def is_ready(self) -> bool:
-        return not self.fail
-
     def values(self, topic: str) -> list[dict[str, Any]]:
         return [orjson.loads(v) for _, v in self.sent.get(topic, [])]
 
@@ -366,7 +363,7 @@ def test_limits_are_configurable(tmp_path: Path, producer: RecordingProducer) ->
         tmp_path,
         producer,
         max_batch_events=2,
-        max_event_bytes=400,
+        max_event_bytes=600,
         max_property_depth=3,
         max_string_length=100,
     ) as c:
@@ -410,14 +407,19 @@ def test_openapi_document_is_served_and_matches_the_repo(client: TestClient) -> 
     assert app_paths == {p for p in served["paths"] if p.startswith("/v1/")}
 
 
-def test_access_log_is_one_json_line_per_request(client: TestClient,
-                                                 caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level("INFO", logger="autocap.access")
-    client.post("/v1/batch", content=batch(EVENT, {"type": "page"}), headers=auth())
-    client.post("/v1/batch", content=batch(EVENT), headers=auth("wk_nobody_knows"))
-    ok, refused = (orjson.loads(r.getMessage()) for r in caplog.records
-                   if r.name == "autocap.access")
+def test_access_log_is_one_json_line_per_request(
+    tmp_path: Path, producer: RecordingProducer
+) -> None:
+    lines: list[bytes] = []
+    settings = Settings(
+        topic_prefix="u", data_dir=tmp_path, write_keys=(WriteKey(KEY),), ip_mode="truncate"
+    )
+    app = create_app(settings, producer, CollectorRegistry(), access_log=lines.append)
+    with TestClient(app, client=("203.0.113.77", 5555)) as c:
+        c.post("/v1/batch", content=batch(EVENT, {"type": "page"}), headers=auth())
+        c.post("/v1/batch", content=batch(EVENT), headers=auth("wk_nobody_knows"))
+    ok, refused = (orjson.loads(line) for line in lines)
     assert ok["status"] == 200 and ok["events"] == 1 and ok["rejected"] == 1
-    assert ok["key"] == KEY[:8] and ok["ip"] == "203.0.113.77" and ok["via"] == "kafka"
+    assert ok["key"] == KEY[:8] and ok["ip"] == "203.0.113.0" and ok["via"] == "kafka"
     assert ok["bytes"] > 0 and ok["ms"] >= 0
     assert refused["status"] == 401 and refused["error"] == "unknown" and refused["key"] is None

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from collectors.http.normalize import normalize
+from collectors.http.normalize import Receipt, normalize
 from pipeline.demo.traffic import journey
 from pipeline.errors import InvalidEvent
 from pipeline.stream.enrich import decode_raw, enrich
@@ -14,12 +14,12 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 def test_enrich_sets_person_and_account_placeholders() -> None:
     raw = normalize(
-        {"type": "group", "anonymousId": "a", "userId": "u", "groupId": "acme"}, received_at=NOW
+        {"type": "group", "anonymousId": "a", "userId": "u", "groupId": "acme"}, Receipt.at(NOW)
     )
     out = enrich(decode_raw(orjson.dumps(raw)))
     assert (out["person_id"], out["account_id"], out["session_id"]) == ("u", "acme", None)
     anon = enrich(
-        decode_raw(orjson.dumps(normalize({"type": "page", "anonymousId": "a"}, received_at=NOW)))
+        decode_raw(orjson.dumps(normalize({"type": "page", "anonymousId": "a"}, Receipt.at(NOW))))
     )
     assert anon["person_id"] == "a"
 
@@ -47,6 +47,6 @@ def test_demo_journeys_are_valid_segment_messages() -> None:
         messages = journey(rng, NOW)
         assert messages
         for message in messages:
-            record = normalize(message, received_at=NOW)
+            record = normalize(message, Receipt.at(NOW))
             kinds.add(record["event"] or record["type"])
     assert {"$pageview", "$click", "identify", "group", "Order Completed"} <= kinds

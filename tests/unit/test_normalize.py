@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collectors.http.normalize import normalize
+from collectors.http.normalize import Receipt, normalize
 from pipeline.errors import InvalidEvent
 from pipeline.timeutil import format_ts
 
@@ -15,14 +15,14 @@ def track(**extra: object) -> dict[str, object]:
 
 
 def test_message_id_becomes_event_id_and_receipt_time_is_ours() -> None:
-    rec = normalize(track(messageId="m-1"), received_at=NOW)
+    rec = normalize(track(messageId="m-1"), Receipt.at(NOW))
     assert rec["event_id"] == "m-1"
     assert rec["received_at"] == "2026-11-23T12:00:00.000Z"
     assert rec["timestamp"] == rec["received_at"]  # no client timestamp: receipt time
 
 
 def test_missing_message_id_gets_a_uuid7_from_receipt_time() -> None:
-    rec = normalize(track(), received_at=NOW)
+    rec = normalize(track(), Receipt.at(NOW))
     parsed = uuid.UUID(rec["event_id"])
     assert parsed.version == 7
     assert parsed.int >> 80 == int(NOW.timestamp() * 1000)
@@ -32,7 +32,7 @@ def test_clock_skew_is_corrected_with_sent_at() -> None:
     # The client clock runs 2 hours fast; the event happened 5 s before it was sent.
     client_now = NOW + timedelta(hours=2)
     msg = track(timestamp=format_ts(client_now - timedelta(seconds=5)))
-    rec = normalize(msg, received_at=NOW, batch_sent_at=format_ts(client_now))
+    rec = normalize(msg, Receipt.at(NOW, format_ts(client_now)))
     assert rec["timestamp"] == format_ts(NOW - timedelta(seconds=5))
     assert rec["sent_at"] == format_ts(client_now)
     assert "flags" not in rec
@@ -40,25 +40,25 @@ def test_clock_skew_is_corrected_with_sent_at() -> None:
 
 @pytest.mark.parametrize("stamp", ["not a time", "2026-13-45T00:00:00Z", 12345])
 def test_unparseable_timestamp_falls_back_and_is_flagged(stamp: object) -> None:
-    rec = normalize(track(timestamp=stamp), received_at=NOW)
+    rec = normalize(track(timestamp=stamp), Receipt.at(NOW))
     assert rec["timestamp"] == format_ts(NOW)
     assert rec["flags"] == ["timestamp_fallback"]
 
 
 def test_far_future_timestamp_falls_back() -> None:
-    rec = normalize(track(timestamp=format_ts(NOW + timedelta(hours=24))), received_at=NOW)
+    rec = normalize(track(timestamp=format_ts(NOW + timedelta(hours=24))), Receipt.at(NOW))
     assert rec["timestamp"] == format_ts(NOW)
     assert rec["flags"] == ["timestamp_fallback"]
-    ok = normalize(track(timestamp=format_ts(NOW + timedelta(hours=22))), received_at=NOW)
+    ok = normalize(track(timestamp=format_ts(NOW + timedelta(hours=22))), Receipt.at(NOW))
     assert "flags" not in ok
 
 
 @pytest.mark.parametrize("junk", ["null", "undefined", "0", "anonymous", "Guest", "", "   "])
 def test_junk_identifiers_are_refused(junk: str) -> None:
     with pytest.raises(InvalidEvent) as info:
-        normalize(track(anonymousId=junk), received_at=NOW)
+        normalize(track(anonymousId=junk), Receipt.at(NOW))
     assert info.value.field == "anonymousId"
-    assert info.value.rule == "junk_id"
+    assert info.value.rule == ("minLength" if junk == "" else "junk_id")
 
 
 @pytest.mark.parametrize(
@@ -75,19 +75,19 @@ def test_junk_identifiers_are_refused(junk: str) -> None:
 )
 def test_invalid_messages_name_field_and_rule(message: object, field: str, rule: str) -> None:
     with pytest.raises(InvalidEvent) as info:
-        normalize(message, received_at=NOW)
+        normalize(message, Receipt.at(NOW))
     assert (info.value.field, info.value.rule) == (field, rule)
 
 
 def test_single_message_endpoint_checks_type() -> None:
     assert (
-        normalize({"userId": "u"}, received_at=NOW, default_type="identify")["type"] == "identify"
+        normalize({"userId": "u"}, Receipt.at(NOW), default_type="identify")["type"] == "identify"
     )
     with pytest.raises(InvalidEvent, match="sent to /v1/identify"):
         normalize(
-            {"type": "track", "event": "x", "userId": "u"}, received_at=NOW, default_type="identify"
+            {"type": "track", "event": "x", "userId": "u"}, Receipt.at(NOW), default_type="identify"
         )
 
 
 def test_numeric_user_ids_become_strings() -> None:
-    assert normalize({"type": "identify", "userId": 42}, received_at=NOW)["user_id"] == "42"
+    assert normalize({"type": "identify", "userId": 42}, Receipt.at(NOW))["user_id"] == "42"

@@ -1,0 +1,1 @@
+"""Benchmarks: each one starts the real components it measures (see docs/BENCHMARKS.md)."""
