@@ -136,9 +136,11 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
     assert len(rows()) == 2
     metrics = httpx.get(f"http://127.0.0.1:{settings.sink_metrics_port}/metrics").text
     assert "autocap_sink_rows_written_total" in metrics
-    access = [orjson.loads(line) for line in
-              (settings.data_dir / "collector.log").read_text().splitlines()
-              if line.startswith('{"route"')]
+    access = [
+        orjson.loads(line)
+        for line in (settings.data_dir / "collector.log").read_text().splitlines()
+        if line.startswith('{"route"')
+    ]
     assert access and access[0]["route"] == "batch" and access[0]["status"] == 200
     worker_metrics = httpx.get(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics").text
     assert 'autocap_worker_events_processed_total{agent="stage1"}' in worker_metrics
