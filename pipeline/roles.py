@@ -117,6 +117,6 @@ def run_sink(settings: Settings) -> None:
     registry = CollectorRegistry()
     serve_metrics(registry, settings.metrics_host, settings.sink_metrics_port)
     sink = EventSink(settings, bootstrap, lake, SinkMetrics.create(registry))
-    print(f"autocap sink: writing {settings.topic('enriched')} to {lake.root}", flush=True)
+    print(f"autocap sink: writing stage 1's topics to {lake.root}", flush=True)
     sink.run(stop)
     print("autocap sink: stopped", file=sys.stderr, flush=True)

@@ -10,7 +10,8 @@ Rules (per device, i.e. per anonymous_id, in event time):
   session when it is within ``inactivity`` of the session's start (the start moves back);
   an event older than that belongs to a session already summarised and is marked late
   (``session_id`` None, flag ``late_event``) rather than rewriting history in the stream;
-  the batch recomputation places it. In-order input gives exactly the batch answer.
+  the batch recomputation places it. In-order input gives exactly the batch answer; events
+  at the same instant are in order when they come in event_id order (the batch tie-break).
 
 Pure: ``sessionize(state, event, rules) -> (state, outputs)``, no clock, no Kafka.
 """
@@ -25,8 +26,15 @@ from typing import Any
 
 from pipeline.timeutil import format_ts, parse_ts
 
-__all__ = ["SessionRules", "SessionState", "session_id_for", "sessionize", "sessionize_all",
-           "summary"]
+__all__ = [
+    "SessionRules",
+    "SessionState",
+    "session_id_for",
+    "sessionize",
+    "sessionize_all",
+    "summarize_idle",
+    "summary",
+]
 
 
 @dataclass(frozen=True)
@@ -53,11 +61,16 @@ class SessionState:
     referrer: str | None
     campaign: Mapping[str, Any] | None
     user_agent: str | None
+    summarized: bool = False  # its summary went out (by the idle timer) since it last grew
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for the table's changelog."""
-        return {**self.__dict__, "start": format_ts(self.start), "last": format_ts(self.last),
-                "campaign": dict(self.campaign) if self.campaign else None}
+        return {
+            **self.__dict__,
+            "start": format_ts(self.start),
+            "last": format_ts(self.last),
+            "campaign": dict(self.campaign) if self.campaign else None,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SessionState:
@@ -88,9 +101,13 @@ def _open(anonymous_id: str, event: Mapping[str, Any], at: datetime, seq: int) -
     return SessionState(
         anonymous_id=anonymous_id,
         session_id=session_id_for(anonymous_id, str(event["event_id"])),
-        seq=seq, start=at, last=at, events=1,
+        seq=seq,
+        start=at,
+        last=at,
+        events=1,
         pageviews=1 if _is_pageview(event) else 0,
-        entry_url=page.get("url"), exit_url=page.get("url"),
+        entry_url=page.get("url"),
+        exit_url=page.get("url"),
         referrer=page.get("referrer") or None,
         campaign=context.get("campaign") if isinstance(context.get("campaign"), dict) else None,
         user_agent=context.get("userAgent"),
@@ -116,9 +133,12 @@ def summary(state: SessionState) -> dict[str, Any]:
     }
 
 
-def sessionize(state: SessionState | None, event: Mapping[str, Any],
-               rules: SessionRules) -> tuple[SessionState | None, dict[str, Any] | None,
-                                             list[dict[str, Any]]]:
+def sessionize(
+    state: SessionState | None,
+    event: Mapping[str, Any],
+    rules: SessionRules,
+    device: str | None = None,
+) -> tuple[SessionState | None, dict[str, Any] | None, list[dict[str, Any]]]:
     """Place one event: ``(new state, the event's session fields, closed session summaries)``.
 
     ``event`` needs ``event_id``, ``anonymous_id`` and ``timestamp`` (ISO-8601). The session
@@ -126,7 +146,7 @@ def sessionize(state: SessionState | None, event: Mapping[str, Any],
     ``late_event`` flag for an event too old for the open session.
     """
     at = parse_ts(event["timestamp"])
-    anonymous_id = str(event["anonymous_id"])
+    anonymous_id = device if device is not None else str(event["anonymous_id"])
     if at is None:
         raise ValueError(f"event {event.get('event_id')} has no valid timestamp")
     if state is None:
@@ -137,7 +157,9 @@ def sessionize(state: SessionState | None, event: Mapping[str, Any],
             return state, {"session_id": None, "session_seq": None, "late": True}, []
         page = _page(event)
         moved = replace(
-            state, events=state.events + 1,
+            state,
+            events=state.events + 1,
+            summarized=False,
             pageviews=state.pageviews + _is_pageview(event),
             start=min(state.start, at),
             entry_url=page.get("url", state.entry_url) if at < state.start else state.entry_url,
@@ -149,15 +171,30 @@ def sessionize(state: SessionState | None, event: Mapping[str, Any],
         return new, {"session_id": new.session_id, "session_seq": new.seq}, [closed]
     page = _page(event)
     grown = replace(
-        state, last=at, events=state.events + 1,
+        state,
+        last=at,
+        events=state.events + 1,
+        summarized=False,
         pageviews=state.pageviews + _is_pageview(event),
         exit_url=page.get("url", state.exit_url),
     )
     return grown, {"session_id": grown.session_id, "session_seq": grown.seq}, []
 
 
-def sessionize_all(events: Iterable[Mapping[str, Any]],
-                   rules: SessionRules) -> Iterator[tuple[str, dict[str, Any]]]:
+def summarize_idle(
+    state: SessionState, now: datetime, rules: SessionRules
+) -> tuple[SessionState, dict[str, Any] | None]:
+    """The idle timer's rule: a session quiet for ``inactivity`` (by ``now``) is summarised
+    once, without waiting for the device's next event. The state stays, so a late event
+    within the rules still joins it (and its summary is emitted again, updated)."""
+    if state.summarized or now - state.last <= rules.inactivity:
+        return state, None
+    return replace(state, summarized=True), summary(state)
+
+
+def sessionize_all(
+    events: Iterable[Mapping[str, Any]], rules: SessionRules
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Batch path: every event's ``(event_id, session fields)`` and, at the end of each
     device's history, its open session's summary under the key ``"$session"``.
 

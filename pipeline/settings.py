@@ -175,6 +175,10 @@ class Settings:
     session_max_hours: float = field(
         default=24.0, metadata=_doc("A session is split after this long.", low=0.01)
     )
+    session_timer_s: float = field(
+        default=30.0,
+        metadata=_doc("How often the worker looks for idle sessions to summarise.", low=0.1),
+    )
     log_level: str = field(
         default="info",
         metadata=_doc(

@@ -7,6 +7,7 @@ acknowledged so one bad record never blocks a partition.
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 from typing import Any
 
 import faust
@@ -14,9 +15,11 @@ import orjson
 
 from pipeline.deadletter import dead_letter_record
 from pipeline.errors import InvalidEvent
+from pipeline.identity import DeviceIdentity, device_key
 from pipeline.metrics import WorkerMetrics
+from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
-from pipeline.stream.enrich import decode_raw, enrich
+from pipeline.stream.enrich import decode_raw, process
 from pipeline.timeutil import utc_now
 
 __all__ = ["create_app"]
@@ -35,7 +38,8 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
-    """Build the stage-1 Faust app: ``raw`` → ``enriched`` (keyed by person_id)."""
+    """Build stage 1: ``raw`` → identity and sessions → ``enriched`` (keyed by person_id),
+    ``identities`` and ``sessions``."""
     session_timeout = settings.consumer_session_timeout_s
     app = faust.App(
         settings.group_id("stream"),
@@ -56,6 +60,24 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     raw = _raw_topic(app, settings.topic("raw"), settings.partitions)
     enriched = _raw_topic(app, settings.topic("enriched"), settings.partitions)
     dead_letter = _raw_topic(app, settings.topic("dead_letter"), settings.partitions)
+    identities = _raw_topic(app, settings.topic("identities"), settings.partitions)
+    sessions_topic = _raw_topic(app, settings.topic("sessions"), settings.partitions)
+    # Per-device state, co-partitioned with `raw` (same key, same partition count).
+    devices = app.Table("devices", partitions=settings.partitions, key_type=str, value_type=Any)
+    open_sessions = app.Table(
+        "sessions", partitions=settings.partitions, key_type=str, value_type=Any
+    )
+    rules = SessionRules(
+        timedelta(minutes=settings.session_inactivity_minutes),
+        timedelta(hours=settings.session_max_hours),
+    )
+    summarized: set[str] = set()  # idle sessions already announced by this worker
+
+    async def send_sessions(records: list[dict[str, Any]]) -> None:
+        for summary_record in records:
+            await sessions_topic.send(
+                key=summary_record["session_id"].encode(), value=orjson.dumps(summary_record)
+            )
 
     async def stage1(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -75,10 +97,39 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                     )
                 )
                 continue
-            out = enrich(record)
-            await enriched.send(key=str(out["person_id"]).encode(), value=orjson.dumps(out))
+            key = device_key(record)
+            saved_identity, saved_session = devices.get(key), open_sessions.get(key)
+            identity, session, out = process(
+                DeviceIdentity.from_json(saved_identity) if saved_identity else None,
+                SessionState.from_json(saved_session) if saved_session else None,
+                record,
+                rules,
+            )
+            # Assign back (Faust only changelogs assignments), and only what changed.
+            if identity.to_json() != saved_identity:
+                devices[key] = identity.to_json()
+            if session is not None:
+                open_sessions[key] = session.to_json()
+                summarized.discard(session.session_id)
+            for change in out.identities:
+                await identities.send(key=change["to_person"].encode(), value=orjson.dumps(change))
+            await send_sessions(out.sessions)
+            person = out.enriched["person_id"]
+            await enriched.send(key=str(person).encode(), value=orjson.dumps(out.enriched))
             metrics.events_processed.labels("stage1").inc()
             metrics.processing_seconds.labels("stage1").observe(time.perf_counter() - started)
 
+    async def close_idle_sessions() -> None:
+        now = utc_now()
+        for saved in list(open_sessions.values()):
+            state = SessionState.from_json(saved)
+            if state.session_id in summarized:
+                continue
+            _, idle = summarize_idle(state, now, rules)
+            if idle is not None:
+                summarized.add(state.session_id)
+                await send_sessions([idle])
+
     app.agent(raw, name="stage1")(stage1)
+    app.timer(interval=settings.session_timer_s)(close_idle_sessions)
     return app

@@ -1,18 +1,19 @@
-"""Stage-1 rule for the walking skeleton: a raw event becomes an enriched record.
-
-Pure: no Kafka, no clock. Identity resolution and sessionization replace the placeholder
-``person_id``/``session_id`` here (issue 5) and the batch path calls the same function.
+"""Stage 1 as one pure step: a raw event becomes an enriched record, plus identity and
+session records. The Faust agent and the batch recomputation both call ``process``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from pipeline.errors import InvalidEvent
+from pipeline.identity import DeviceIdentity, device_key, resolve
+from pipeline.sessions import SessionRules, SessionState, sessionize
 
-__all__ = ["decode_raw", "enrich"]
+__all__ = ["Stage1Output", "decode_raw", "process"]
 
 
 def decode_raw(value: bytes | None) -> dict[str, Any]:
@@ -33,12 +34,32 @@ def decode_raw(value: bytes | None) -> dict[str, Any]:
     return record
 
 
-def enrich(record: dict[str, Any]) -> dict[str, Any]:
-    """Add the placeholders later stages fill: person_id (user, else device), account_id."""
-    person_id = record.get("user_id") or record.get("anonymous_id")
-    return {
+@dataclass
+class Stage1Output:
+    """What one event produces: the enriched record and any identity/session records."""
+
+    enriched: dict[str, Any]
+    identities: list[dict[str, Any]] = field(default_factory=list)
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def process(
+    identity: DeviceIdentity | None,
+    session: SessionState | None,
+    record: dict[str, Any],
+    rules: SessionRules,
+) -> tuple[DeviceIdentity, SessionState | None, Stage1Output]:
+    """Resolve the person, place the event in its device's session, enrich it."""
+    device = device_key(record)
+    identity, person_id, identity_records = resolve(identity, record)
+    session, fields, closed = sessionize(session, record, rules, device=device)
+    enriched = {
         **record,
         "person_id": person_id,
-        "session_id": record.get("session_id"),
         "account_id": record.get("group_id") or record.get("account_id"),
+        "session_id": (fields or {}).get("session_id"),
+        "session_seq": (fields or {}).get("session_seq"),
     }
+    if fields and fields.get("late"):
+        enriched["flags"] = [*(record.get("flags") or []), "late_event"]
+    return identity, session, Stage1Output(enriched, identity_records, closed)

@@ -15,7 +15,7 @@ import duckdb
 
 from pipeline.sqlfiles import render_sql
 from pipeline.warehouse.lake import Lake
-from pipeline.warehouse.schema import EVENT_SCHEMA
+from pipeline.warehouse.schema import TABLES
 
 __all__ = ["CATALOG_VIEWS", "publish_catalog"]
 
@@ -24,12 +24,14 @@ __all__ = ["CATALOG_VIEWS", "publish_catalog"]
 _STORAGE_VERSION = "v1.0.0"
 
 #: View name → SQL file under ``sql/catalog``; built in this order.
-CATALOG_VIEWS = ("events",)
+CATALOG_VIEWS = ("identities", "sessions", "events")
 
 
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
     """Build the catalog's views in a temp file and atomically replace ``warehouse_path``."""
-    lake.ensure_table("events", EVENT_SCHEMA)
+    for table, (_, schema) in TABLES.items():
+        lake.ensure_table(table, schema)
+    globs = {f"{table}_glob": lake.glob(table) for table in TABLES}
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = warehouse_path.with_name(f".{warehouse_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -37,7 +39,7 @@ def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
             for view in CATALOG_VIEWS:
-                con.execute(render_sql(f"catalog/{view}", events_glob=lake.glob("events")))
+                con.execute(render_sql(f"catalog/{view}", **globs))
             con.execute("CHECKPOINT")
         finally:
             con.close()

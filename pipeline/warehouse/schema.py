@@ -1,4 +1,4 @@
-"""Columns of the ``events`` table: the Arrow schema of the lake's event files.
+"""Columns of the lake's tables: ``events``, ``sessions`` and ``identities``.
 
 An enriched record (the JSON on ``autocap.enriched``) maps to one row. ``context``,
 ``properties``, ``traits`` and ``elements`` are nested JSON kept as JSON text so any shape
@@ -14,7 +14,14 @@ from typing import Any
 import orjson
 import pyarrow as pa
 
-__all__ = ["EVENT_SCHEMA", "MESSAGE_FIELD_COLUMNS", "records_to_table"]
+__all__ = [
+    "EVENT_SCHEMA",
+    "IDENTITY_SCHEMA",
+    "MESSAGE_FIELD_COLUMNS",
+    "SESSION_SCHEMA",
+    "TABLES",
+    "records_to_table",
+]
 
 _TS = pa.timestamp("ms", tz="UTC")
 
@@ -27,6 +34,7 @@ EVENT_SCHEMA = pa.schema(
         pa.field("user_id", pa.string()),
         pa.field("person_id", pa.string()),
         pa.field("session_id", pa.string()),
+        pa.field("session_seq", pa.int64()),
         pa.field("account_id", pa.string()),
         pa.field("previous_id", pa.string()),
         pa.field("timestamp", _TS, nullable=False),
@@ -61,8 +69,48 @@ MESSAGE_FIELD_COLUMNS: dict[str, str | None] = {
     "integrations": None,  # destination routing hints; autocap has no destinations
 }
 
-_JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements"})
-_TIME_COLUMNS = frozenset(f.name for f in EVENT_SCHEMA if f.type == _TS)
+#: One row per session summary emitted by stage 1 (the catalog keeps the latest).
+SESSION_SCHEMA = pa.schema(
+    [
+        pa.field("session_id", pa.string(), nullable=False),
+        pa.field("anonymous_id", pa.string(), nullable=False),
+        pa.field("seq", pa.int64()),
+        pa.field("start", _TS),
+        pa.field("end", _TS),
+        pa.field("duration_s", pa.float64()),
+        pa.field("events", pa.int64()),
+        pa.field("pageviews", pa.int64()),
+        pa.field("entry_url", pa.string()),
+        pa.field("exit_url", pa.string()),
+        pa.field("referrer", pa.string()),
+        pa.field("campaign", pa.string()),
+        pa.field("user_agent", pa.string()),
+    ]
+)
+
+#: The identity ledger: every link, alias and device switch, with the event behind it.
+IDENTITY_SCHEMA = pa.schema(
+    [
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("from_person", pa.string(), nullable=False),
+        pa.field("to_person", pa.string(), nullable=False),
+        pa.field("anonymous_id", pa.string()),
+        pa.field("user_id", pa.string()),
+        pa.field("previous_id", pa.string()),
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("timestamp", _TS),
+        pa.field("received_at", _TS),
+    ]
+)
+
+#: Lake table -> (logical topic it is fed from, Arrow schema).
+TABLES: dict[str, tuple[str, pa.Schema]] = {
+    "events": ("enriched", EVENT_SCHEMA),
+    "sessions": ("sessions", SESSION_SCHEMA),
+    "identities": ("identities", IDENTITY_SCHEMA),
+}
+
+_JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements", "campaign"})
 
 
 def _json_text(value: Any) -> str | None:
@@ -71,19 +119,22 @@ def _json_text(value: Any) -> str | None:
     return orjson.dumps(value).decode()
 
 
-def records_to_table(records: Iterable[Mapping[str, Any]]) -> pa.Table:
-    """Build an Arrow table with ``EVENT_SCHEMA`` from enriched records (missing keys → null).
+def records_to_table(
+    records: Iterable[Mapping[str, Any]], schema: pa.Schema = EVENT_SCHEMA
+) -> pa.Table:
+    """Build an Arrow table with ``schema`` from JSON records (missing keys → null).
 
-    Timestamps arrive as ISO-8601 UTC strings and are parsed by Arrow in bulk.
+    Timestamps arrive as ISO-8601 UTC strings and are parsed by Arrow in bulk; nested JSON
+    columns are kept as JSON text.
     """
     rows = list(records)
     arrays = []
-    for f in EVENT_SCHEMA:
+    for f in schema:
         values = [r.get(f.name) for r in rows]
         if f.name in _JSON_COLUMNS:
             arrays.append(pa.array([_json_text(v) for v in values], pa.string()))
-        elif f.name in _TIME_COLUMNS:
+        elif f.type == _TS:
             arrays.append(pa.array(values, pa.string()).cast(_TS))
         else:
             arrays.append(pa.array(values, f.type))
-    return pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA)
+    return pa.Table.from_arrays(arrays, schema=schema)

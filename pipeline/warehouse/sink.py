@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pyarrow as pa
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
@@ -24,25 +25,23 @@ from pipeline.metrics import SinkMetrics
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.lake import Lake
-from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
+from pipeline.warehouse.schema import TABLES, records_to_table
 
-__all__ = ["EventSink", "decode_enriched"]
+__all__ = ["EventSink", "decode_record"]
 
 log = logging.getLogger(__name__)
 
-_REQUIRED = ("event_id", "type", "timestamp", "received_at")
 
-
-def decode_enriched(value: bytes | None) -> dict[str, Any]:
-    """Decode one enriched record; raise ``ValueError`` naming what is wrong."""
+def decode_record(value: bytes | None, schema: pa.Schema) -> dict[str, Any]:
+    """Decode one record for a lake table; ``ValueError`` names what is wrong."""
     if value is None:
         raise ValueError("empty record")
     record = orjson.loads(value)
     if not isinstance(record, dict):
         raise ValueError("record is not a JSON object")
-    for key in _REQUIRED:
-        if not isinstance(record.get(key), str):
-            raise ValueError(f"{key} missing or not a string")
+    for f in schema:
+        if not f.nullable and not isinstance(record.get(f.name), str):
+            raise ValueError(f"{f.name} missing or not a string")
     return record
 
 
@@ -59,7 +58,7 @@ class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
 
 
 class EventSink:
-    """Consumes enriched events and writes them to the lake's ``events`` table."""
+    """Consumes stage 1's output topics and writes each to its lake table (``TABLES``)."""
 
     def __init__(
         self, settings: Settings, bootstrap: str, lake: Lake, metrics: SinkMetrics
@@ -67,7 +66,9 @@ class EventSink:
         self.settings = settings
         self.lake = lake
         self.metrics = metrics
-        self.topic = settings.topic("enriched")
+        self.tables = {
+            settings.topic(topic): (table, schema) for table, (topic, schema) in TABLES.items()
+        }
         self._buffer: list[Any] = []
         self._oldest = 0.0
         self._consumer = KafkaConsumer(
@@ -83,14 +84,18 @@ class EventSink:
         self._producer = KafkaProducer(
             bootstrap_servers=bootstrap, acks="all", client_id="autocap-sink-dlq"
         )
-        self._consumer.subscribe([self.topic], listener=_FlushOnRevoke(self.flush))
+        self._consumer.subscribe(sorted(self.tables), listener=_FlushOnRevoke(self.flush))
 
     def run(self, stop: threading.Event) -> None:
         """Poll, batch and flush until ``stop`` is set; then flush what is left and leave."""
-        lake_table = self.lake.table_dir("events")
-        self.lake.ensure_table("events", EVENT_SCHEMA)
-        if removed := self.lake.clean_temporaries("events"):
-            log.warning("removed %d partial files left by a crash in %s", removed, lake_table)
+        for table, schema in self.tables.values():
+            self.lake.ensure_table(table, schema)
+            if removed := self.lake.clean_temporaries(table):
+                log.warning(
+                    "removed %d partial files left by a crash in %s",
+                    removed,
+                    self.lake.table_dir(table),
+                )
         try:
             while not stop.is_set():
                 polled = self._consumer.poll(timeout_ms=100)
@@ -113,21 +118,23 @@ class EventSink:
         return time.monotonic() - self._oldest >= self.settings.sink_batch_max_seconds
 
     def flush(self) -> None:
-        """Write the buffered records as one Parquet file, then commit their offsets."""
+        """Write the buffered records as one Parquet file per table, then commit offsets."""
         if not self._buffer:
             return
         started = time.perf_counter()
         batch, self._buffer = self._buffer, []
-        rows = []
+        rows: dict[str, list[dict[str, Any]]] = {}
         for rec in batch:
+            table, schema = self.tables[rec.topic]
             try:
-                rows.append(decode_enriched(rec.value))
+                rows.setdefault(table, []).append(decode_record(rec.value, schema))
             except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
                 self._dead_letter(rec.value or b"", str(exc))
-        if rows:
-            self.lake.write("events", records_to_table(rows))
-            self.metrics.rows_written.labels("events").inc(len(rows))
-            self.metrics.files_written.labels("events").inc()
+        for table, table_rows in rows.items():
+            if table_rows:
+                self.lake.write(table, records_to_table(table_rows, TABLES[table][1]))
+                self.metrics.rows_written.labels(table).inc(len(table_rows))
+                self.metrics.files_written.labels(table).inc()
         self._producer.flush(timeout=10)  # dead letters durable before their offsets commit
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for rec in batch:

@@ -126,10 +126,17 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
             con.close()
 
     found = wait_until(lambda: len(rows()) == 2 and rows(), 45, what="events in the warehouse")
+    # The anonymous event before the identify belongs to the identified user, retroactively.
     assert found == [
-        ("evt-1", "track", "Signed Up", "anon-42", "pro", "/signup"),
-        ("evt-2", "identify", None, "user-7", None, None),
+        ("evt-1", "track", "Signed Up", "u:user-7", "pro", "/signup"),
+        ("evt-2", "identify", None, "u:user-7", None, None),
     ]
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    ledger = con.execute("SELECT kind, from_person, to_person, event_id FROM identities").fetchall()
+    sessions = con.execute("SELECT DISTINCT session_id FROM events").fetchall()
+    con.close()
+    assert ledger == [("link", "a:anon-42", "u:user-7", "evt-2")]
+    assert len(sessions) == 1 and sessions[0][0] is not None
     # The same event sent again (a client retry) never shows twice.
     httpx.post(base + "/v1/batch", json=body, auth=(WRITE_KEY, ""), timeout=10)
     time.sleep(3)

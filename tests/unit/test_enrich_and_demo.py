@@ -7,21 +7,25 @@ import pytest
 from collectors.http.normalize import Receipt, normalize
 from pipeline.demo.traffic import journey
 from pipeline.errors import InvalidEvent
-from pipeline.stream.enrich import decode_raw, enrich
+from pipeline.sessions import SessionRules, session_id_for
+from pipeline.stream.enrich import decode_raw, process
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 
 
-def test_enrich_sets_person_and_account_placeholders() -> None:
+def test_process_sets_person_account_and_session() -> None:
+    rules = SessionRules()
     raw = normalize(
         {"type": "group", "anonymousId": "a", "userId": "u", "groupId": "acme"}, Receipt.at(NOW)
     )
-    out = enrich(decode_raw(orjson.dumps(raw)))
-    assert (out["person_id"], out["account_id"], out["session_id"]) == ("u", "acme", None)
-    anon = enrich(
-        decode_raw(orjson.dumps(normalize({"type": "page", "anonymousId": "a"}, Receipt.at(NOW))))
-    )
-    assert anon["person_id"] == "a"
+    _, session, out = process(None, None, decode_raw(orjson.dumps(raw)), rules)
+    assert (out.enriched["person_id"], out.enriched["account_id"]) == ("u:u", "acme")
+    assert out.enriched["session_id"] == session_id_for("a", raw["event_id"])
+    assert out.enriched["session_seq"] == 1 and session is not None
+    assert [r["kind"] for r in out.identities] == ["link"]
+    anon = normalize({"type": "page", "anonymousId": "b"}, Receipt.at(NOW))
+    _, _, out = process(None, None, decode_raw(orjson.dumps(anon)), rules)
+    assert out.enriched["person_id"] == "a:b" and out.identities == []
 
 
 @pytest.mark.parametrize(

@@ -132,6 +132,7 @@ def test_event_schema_arrow_schema_and_warehouse_agree(tmp_path: Path) -> None:
     duck_types = {row[0]: row[1] for row in described}
     expected = {
         "string": "VARCHAR",
+        "int64": "BIGINT",
         "timestamp[ms, tz=UTC]": "TIMESTAMP WITH TIME ZONE",
         "list<item: string>": "VARCHAR[]",
     }
@@ -139,3 +140,91 @@ def test_event_schema_arrow_schema_and_warehouse_agree(tmp_path: Path) -> None:
     for field in EVENT_SCHEMA:
         want = "JSON" if field.name in json_columns else expected[str(field.type)]
         assert duck_types[field.name] == want, field.name
+
+
+def test_events_follow_the_identity_ledger_and_sessions_keep_the_latest(tmp_path: Path) -> None:
+    from pipeline.warehouse.schema import IDENTITY_SCHEMA, SESSION_SCHEMA
+
+    lake = Lake(tmp_path / "lake")
+    publish_catalog(tmp_path / "warehouse.duckdb", lake)
+    at = "2026-11-23T10:00:00.000Z"
+    lake.write(
+        "events",
+        records_to_table(
+            [
+                record("e1", person_id="a:dev1"),
+                record("e2", person_id="u:old"),
+                record("e3", person_id="u:new"),
+                record("e4", person_id="a:dev2"),
+            ]
+        ),
+    )
+    edge = {"timestamp": at, "received_at": at}
+    lake.write(
+        "identities",
+        records_to_table(
+            [
+                {
+                    "kind": "link",
+                    "from_person": "a:dev1",
+                    "to_person": "u:old",
+                    "event_id": "i1",
+                    **edge,
+                },
+                {
+                    "kind": "alias",
+                    "from_person": "u:old",
+                    "to_person": "u:new",
+                    "event_id": "i2",
+                    **edge,
+                },
+                {
+                    "kind": "switch",
+                    "from_person": "u:new",
+                    "to_person": "u:x",
+                    "event_id": "i3",
+                    **edge,
+                },
+                {
+                    "kind": "link",
+                    "from_person": "a:dev1",
+                    "to_person": "u:old",
+                    "event_id": "i1",
+                    **edge,
+                },
+            ],
+            IDENTITY_SCHEMA,
+        ),
+    )
+    session = {"session_id": "s1", "anonymous_id": "dev1", "seq": 1, "start": at, "end": at}
+    lake.write(
+        "sessions",
+        records_to_table([{**session, "events": 2}, {**session, "events": 5}], SESSION_SCHEMA),
+    )
+    warehouse = tmp_path / "warehouse.duckdb"
+    persons = run_query(warehouse, "SELECT event_id, person_id FROM events ORDER BY 1").rows
+    # Anonymous history joins the user, an alias merges, a switch merges nothing.
+    assert persons == [("e1", "u:new"), ("e2", "u:new"), ("e3", "u:new"), ("e4", "a:dev2")]
+    assert run_query(warehouse, "SELECT count(*) FROM identities").rows == [(3,)]
+    assert run_query(warehouse, "SELECT session_id, events FROM sessions").rows == [("s1", 5)]
+
+
+def test_alias_cycles_terminate(tmp_path: Path) -> None:
+    from pipeline.warehouse.schema import IDENTITY_SCHEMA
+
+    lake = Lake(tmp_path / "lake")
+    publish_catalog(tmp_path / "warehouse.duckdb", lake)
+    at = {"timestamp": "2026-11-23T10:00:00.000Z", "received_at": "2026-11-23T10:00:00.000Z"}
+    lake.write("events", records_to_table([record("e1", person_id="u:a")]))
+    lake.write(
+        "identities",
+        records_to_table(
+            [
+                {"kind": "alias", "from_person": "u:a", "to_person": "u:b", "event_id": "i1", **at},
+                {"kind": "alias", "from_person": "u:b", "to_person": "u:a", "event_id": "i2", **at},
+            ],
+            IDENTITY_SCHEMA,
+        ),
+    )
+    rows = run_query(tmp_path / "warehouse.duckdb", "SELECT person_id FROM events").rows
+    assert rows in ([("u:a",)], [("u:b",)])

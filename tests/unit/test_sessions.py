@@ -23,8 +23,16 @@ RULES = SessionRules(inactivity=timedelta(minutes=30), max_length=timedelta(hour
 
 
 def ev(n: int, minutes: float, device: str = "d1", **extra: Any) -> dict[str, Any]:
-    return {"event_id": f"e{n}", "anonymous_id": device, "type": "track", "event": "$click",
-            "timestamp": format_ts(T0 + timedelta(minutes=minutes)), **extra}
+    # Zero-padded ids: events at the same instant are ordered by event_id (the documented
+    # tie-break), which is then also their arrival order.
+    return {
+        "event_id": f"e{n:04d}",
+        "anonymous_id": device,
+        "type": "track",
+        "event": "$click",
+        "timestamp": format_ts(T0 + timedelta(minutes=minutes)),
+        **extra,
+    }
 
 
 def run(events: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -39,9 +47,13 @@ def run(events: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, An
 
 def test_inactivity_splits_sessions_and_ids_are_deterministic() -> None:
     fields, sessions = run([ev(1, 0), ev(2, 29), ev(3, 59), ev(4, 89.5)])
-    assert fields["e1"]["session_id"] == fields["e2"]["session_id"] == session_id_for("d1", "e1")
-    assert fields["e3"]["session_id"] == fields["e1"]["session_id"]  # a 30-minute gap: same
-    assert fields["e4"]["session_id"] == session_id_for("d1", "e4")  # 30.5 minutes: new
+    assert (
+        fields["e0001"]["session_id"]
+        == fields["e0002"]["session_id"]
+        == session_id_for("d1", "e0001")
+    )
+    assert fields["e0003"]["session_id"] == fields["e0001"]["session_id"]  # a 30-minute gap: same
+    assert fields["e0004"]["session_id"] == session_id_for("d1", "e0004")  # 30.5 minutes: new
     assert [s["seq"] for s in sessions] == [1, 2]
     assert sessions[0]["events"] == 3 and sessions[0]["duration_s"] == 59 * 60
 
@@ -56,15 +68,28 @@ def test_max_length_splits_a_never_idle_session() -> None:
 
 def test_summary_fields_from_the_events() -> None:
     page = {"type": "page", "event": None}
-    _, sessions = run([
-        ev(1, 0, context={"page": {"url": "https://a/x", "referrer": "https://g/"},
-                          "campaign": {"source": "ads"}, "userAgent": "UA"}, **page),
-        ev(2, 5, context={"page": {"url": "https://a/y"}}),
-        ev(3, 6, context={"page": {"url": "https://a/z"}}, **page),
-    ])
+    _, sessions = run(
+        [
+            ev(
+                1,
+                0,
+                context={
+                    "page": {"url": "https://a/x", "referrer": "https://g/"},
+                    "campaign": {"source": "ads"},
+                    "userAgent": "UA",
+                },
+                **page,
+            ),
+            ev(2, 5, context={"page": {"url": "https://a/y"}}),
+            ev(3, 6, context={"page": {"url": "https://a/z"}}, **page),
+        ]
+    )
     (only,) = sessions
     assert (only["entry_url"], only["exit_url"], only["referrer"]) == (
-        "https://a/x", "https://a/z", "https://g/")
+        "https://a/x",
+        "https://a/z",
+        "https://g/",
+    )
     assert only["campaign"] == {"source": "ads"} and only["user_agent"] == "UA"
     assert (only["events"], only["pageviews"]) == (3, 2)
 
@@ -72,7 +97,7 @@ def test_summary_fields_from_the_events() -> None:
 def test_out_of_order_within_reach_joins_and_too_old_is_late() -> None:
     state, fields, _ = sessionize(None, ev(1, 60), RULES)
     state, fields, _ = sessionize(state, ev(2, 45), RULES)  # 15 min before: joins
-    assert fields == {"session_id": session_id_for("d1", "e1"), "session_seq": 1}
+    assert fields == {"session_id": session_id_for("d1", "e0001"), "session_seq": 1}
     assert state is not None and state.start == T0 + timedelta(minutes=45)
     state, fields, closed = sessionize(state, ev(3, 0), RULES)  # 45 min before start: late
     assert fields == {"session_id": None, "session_seq": None, "late": True} and closed == []
@@ -101,7 +126,8 @@ def _build(log: list[tuple[str, int]]) -> list[dict[str, Any]]:
 @settings(max_examples=200, deadline=None)
 @given(logs, st.integers(0, 60), st.integers(1, 4), st.randoms())
 def test_stream_equals_batch_for_any_split_partitioning_and_interleaving(
-        log: list[tuple[str, int]], restart_at: int, partitions: int, rng: random.Random) -> None:
+    log: list[tuple[str, int]], restart_at: int, partitions: int, rng: random.Random
+) -> None:
     events = _build(log)
     expected, _ = run(events)
     # The stream: devices spread over partitions, partitions interleaved at random (per
@@ -120,8 +146,9 @@ def test_stream_equals_batch_for_any_split_partitioning_and_interleaving(
         if i == restart_at:  # a worker restart: state comes back from the changelog
             table = {k: SessionState.from_json(v).to_json() for k, v in table.items()}
         saved = table.get(event["anonymous_id"])
-        state, fields, _ = sessionize(SessionState.from_json(saved) if saved else None,
-                                      event, RULES)
+        state, fields, _ = sessionize(
+            SessionState.from_json(saved) if saved else None, event, RULES
+        )
         assert state is not None
         table[event["anonymous_id"]] = state.to_json()
         got[event["event_id"]] = fields
