@@ -12,6 +12,7 @@ import base64
 import binascii
 import contextlib
 import gc
+import ipaddress
 import os
 import time
 import zlib
@@ -110,6 +111,19 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return out
 
 
+def _ip_bucket(ip: str | None) -> str:
+    """The rate-limit bucket of a client: its IPv4 address, or its IPv6 /64 (one host
+    can use a whole /64, so single IPv6 addresses would be free fresh buckets)."""
+    if ip is None:
+        return "-"
+    if ":" in ip:
+        try:
+            return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+        except ValueError:
+            return ip
+    return ip
+
+
 def _basic_auth_key(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -153,9 +167,11 @@ def create_app(
 
     def client_ip(request: Request) -> str | None:
         if settings.trust_forwarded_for:
+            # The rightmost hop is the one our own proxy appended; the left ones are
+            # whatever the client chose to send.
             forwarded = request.headers.get("x-forwarded-for", "")
             if forwarded:
-                return forwarded.split(",")[0].strip()
+                return forwarded.split(",")[-1].strip()
         return request.client.host if request.client else None
 
     def cors_headers(origin: str | None, allowed: frozenset[str]) -> dict[str, str]:
@@ -191,7 +207,7 @@ def create_app(
 
     def rate_limit(key: str, ip: str | None, events: int) -> None:
         now = clock()
-        wait = max(per_key.take(key, events, now), per_ip.take(ip or "-", events, now))
+        wait = max(per_key.take(key, events, now), per_ip.take(_ip_bucket(ip), events, now))
         if wait:
             raise _Refused(
                 429,
@@ -231,6 +247,7 @@ def create_app(
         ip = client_ip(request)
         stored_ip = stats["ip"] = anonymize_ip(ip, settings.ip_mode)
         if not isinstance(body, dict):
+            rate_limit(key, ip, 1)  # garbage is rate limited like anything else
             # Authenticated garbage is kept for debugging the client that sent it.
             problem = "body is not valid JSON" if body is None else "body must be a JSON object"
             with contextlib.suppress(SpoolFull):

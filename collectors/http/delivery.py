@@ -23,6 +23,8 @@ __all__ = ["Delivery"]
 
 log = logging.getLogger(__name__)
 
+_DRAIN_CHUNK = 2000  # records sent per acknowledged round trip while draining
+
 
 class Delivery:
     """Owns the producer and the spool; ``deliver`` is what request handlers call."""
@@ -104,7 +106,9 @@ class Delivery:
                 log.warning("%s; spooling", exc)
         lock, wake = self._sync()
         async with lock:
-            await asyncio.to_thread(self.spool.append, frame)
+            # Shielded: a request cancelled mid-append (a shutdown) must not leave the
+            # write running unordered behind a released lock.
+            await asyncio.shield(asyncio.to_thread(self.spool.append, frame))
         self.metrics.events_spooled.inc(len(frame))
         self.metrics.spool_bytes.set(self.spool.size_bytes)
         wake.set()
@@ -124,9 +128,13 @@ class Delivery:
                 backoff = 0.2
             except BrokerUnavailable as exc:
                 log.warning("spool drain paused: %s", exc)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-                wake.set()
+            except Exception:  # never let the drainer die silently: the spool would fill
+                log.exception("spool drain failed; retrying")
+            else:
+                continue
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+            wake.set()
 
     async def _drain_once(self) -> None:
         """Send every spooled segment, oldest first, deleting each once acknowledged."""
@@ -137,9 +145,17 @@ class Delivery:
             if oldest is None:
                 return
             segment, frames = oldest
+            # Many frames per round trip: draining must outpace appends (one fsync each).
+            chunk: Frame = []
             for frame in frames:
-                await self._send(frame)
-                self.metrics.events_drained.inc(len(frame))
+                chunk += frame
+                if len(chunk) >= _DRAIN_CHUNK:
+                    await self._send(chunk)
+                    self.metrics.events_drained.inc(len(chunk))
+                    chunk = []
+            if chunk:
+                await self._send(chunk)
+                self.metrics.events_drained.inc(len(chunk))
             async with lock:
                 self.spool.remove(segment)
             self.metrics.spool_bytes.set(self.spool.size_bytes)

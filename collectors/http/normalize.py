@@ -83,7 +83,10 @@ def _event_time(
     stamped = parse_ts(raw)
     if stamped is None:
         return received_at, True
-    corrected = received_at - (sent_at - stamped) if sent_at is not None else stamped
+    try:
+        corrected = received_at - (sent_at - stamped) if sent_at is not None else stamped
+    except OverflowError:  # an absurd sentAt/timestamp pair leaves datetime's range
+        return received_at, True
     if corrected - received_at > _MAX_FUTURE:
         return received_at, True
     return corrected, False

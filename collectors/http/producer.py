@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -58,6 +59,10 @@ class KafkaEventProducer:
         try:
             await asyncio.wait_for(self._producer.start(), self._timeout_s)
         except (TimeoutError, KafkaError, OSError) as exc:
+            # A half-started client keeps connections and tasks: close it before retrying.
+            with contextlib.suppress(Exception):
+                await self._producer.stop()
+            self._producer = None
             raise BrokerUnavailable(
                 f"collector cannot reach Kafka at {self._bootstrap} ({type(exc).__name__})"
             ) from exc

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import threading
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +43,14 @@ def _encode(frame: Sequence[tuple[str, bytes | None, bytes]]) -> bytes:
         [[t, k.decode() if k is not None else None, v.decode()] for t, k, v in frame]
     )
     return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _decode_all(data: bytes, name: str) -> list[Frame]:
@@ -79,6 +88,8 @@ class DiskSpool:
         self._next = int(self._segments[-1].stem) + 1 if self._segments else 1
         self._open: Path | None = None  # the segment appends go to
         self._refused = False  # an append was refused and nothing has drained since
+        # Appends run in worker threads; a cancelled request must not let two interleave.
+        self._lock = threading.Lock()
 
     @property
     def size_bytes(self) -> int:
@@ -94,39 +105,66 @@ class DiskSpool:
         return not self._refused and self._bytes < self.max_bytes
 
     def append(self, frame: Sequence[tuple[str, bytes | None, bytes]]) -> None:
-        """Write one frame durably (fsync) or raise ``SpoolFull``. Blocking: call in a thread."""
+        """Write one frame durably (fsync) or raise ``SpoolFull``. Blocking: call in a thread.
+
+        A frame is either wholly on disk or not at all: a short write or an I/O error (a
+        full disk) cuts the segment back to where it was, so the frames after it are never
+        hidden behind a torn one.
+        """
         data = _encode(frame)
-        if self._bytes + len(data) > self.max_bytes:
-            self._refused = True
-            raise SpoolFull(
-                f"the disk spool is full ({self.max_bytes} bytes); Kafka has been "
-                "unreachable too long"
-            )
-        if self._open is None or self._open.stat().st_size >= self.segment_bytes:
-            self._open = self.directory / f"{self._next:012d}{_SUFFIX}"
-            self._next += 1
-            self._segments.append(self._open)
-        fd = os.open(self._open, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with self._lock:
+            if self._bytes + len(data) > self.max_bytes:
+                self._refused = True
+                raise SpoolFull(
+                    f"the disk spool is full ({self.max_bytes} bytes); Kafka has "
+                    "been unreachable too long"
+                )
+            new_segment = self._open is None or self._open.stat().st_size >= self.segment_bytes
+            if new_segment:
+                self._open = self.directory / f"{self._next:012d}{_SUFFIX}"
+                self._next += 1
+            assert self._open is not None
+            try:
+                self._write(self._open, data)
+            except OSError as exc:
+                self._refused = True
+                raise SpoolFull(f"the disk spool cannot be written ({exc.strerror})") from exc
+            if new_segment:
+                self._segments.append(self._open)
+                _fsync_dir(self.directory)
+            self._bytes += len(data)
+
+    @staticmethod
+    def _write(segment: Path, data: bytes) -> None:
+        fd = os.open(segment, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
-            os.write(fd, data)
-            os.fsync(fd)
+            before = os.fstat(fd).st_size
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.fsync(fd)
+            except OSError:
+                os.ftruncate(fd, before)
+                raise
         finally:
             os.close(fd)
-        self._bytes += len(data)
 
     def oldest(self) -> tuple[Path, list[Frame]] | None:
         """The oldest segment and its frames; appends move on to a new segment."""
-        if not self._segments:
-            return None
-        segment = self._segments[0]
-        if segment == self._open:
-            self._open = None  # seal it: later appends start a new segment
+        with self._lock:
+            if not self._segments:
+                return None
+            segment = self._segments[0]
+            if segment == self._open:
+                self._open = None  # seal it: later appends start a new segment
         return segment, _decode_all(segment.read_bytes(), segment.name)
 
     def remove(self, segment: Path) -> None:
         """Delete a fully drained segment."""
-        size = segment.stat().st_size
-        segment.unlink()
-        self._segments.remove(segment)
-        self._bytes -= size
-        self._refused = False
+        with self._lock:
+            size = segment.stat().st_size
+            segment.unlink()
+            self._segments.remove(segment)
+            self._bytes -= size
+            self._refused = False

@@ -12,6 +12,7 @@ import orjson
 from pipeline.errors import InvalidEvent
 from pipeline.identity import DeviceIdentity, device_key, resolve
 from pipeline.sessions import SessionRules, SessionState, sessionize
+from pipeline.timeutil import parse_ts
 
 __all__ = ["Stage1Output", "decode_raw", "process"]
 
@@ -29,6 +30,8 @@ def decode_raw(value: bytes | None) -> dict[str, Any]:
     for key in ("event_id", "type", "timestamp", "received_at"):
         if not isinstance(record.get(key), str):
             raise InvalidEvent(key, "required", f"{key} missing or not a string")
+        if key in ("timestamp", "received_at") and parse_ts(record[key]) is None:
+            raise InvalidEvent(key, "timestamp", f"{key} is not an ISO-8601 time")
     if not (record.get("anonymous_id") or record.get("user_id")):
         raise InvalidEvent("anonymous_id", "required", "neither anonymous_id nor user_id")
     return record

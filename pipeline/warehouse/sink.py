@@ -131,9 +131,10 @@ class EventSink:
             except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
                 self._dead_letter(rec.value or b"", str(exc))
         for table, table_rows in rows.items():
-            if table_rows:
-                self.lake.write(table, records_to_table(table_rows, TABLES[table][1]))
-                self.metrics.rows_written.labels(table).inc(len(table_rows))
+            data = self._to_arrow(table, table_rows)
+            if data.num_rows:
+                self.lake.write(table, data)
+                self.metrics.rows_written.labels(table).inc(data.num_rows)
                 self.metrics.files_written.labels(table).inc()
         self._producer.flush(timeout=10)  # dead letters durable before their offsets commit
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -148,6 +149,22 @@ class EventSink:
             # The rows are durable; a later replay of them is collapsed by event_id.
             log.warning("offset commit failed after a rebalance (%s); records may replay", exc)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _to_arrow(self, table: str, rows: list[dict[str, Any]]) -> pa.Table:
+        """The rows as Arrow; a row Arrow cannot take (a bad timestamp) is dead-lettered
+        instead of failing the whole batch, which would replay it forever."""
+        schema = TABLES[table][1]
+        try:
+            return records_to_table(rows, schema)
+        except (pa.ArrowException, TypeError, ValueError):
+            good = []
+            for row in rows:
+                try:
+                    records_to_table([row], schema)
+                    good.append(row)
+                except (pa.ArrowException, TypeError, ValueError) as exc:
+                    self._dead_letter(orjson.dumps(row), f"{table}: {exc}")
+            return records_to_table(good, schema)
 
     def _dead_letter(self, payload: bytes, reason: str) -> None:
         self.metrics.records_dead_lettered.labels("undecodable").inc()

@@ -349,7 +349,7 @@ def test_forwarded_for_only_when_trusted(tmp_path: Path, producer: RecordingProd
         c.post(
             "/v1/batch",
             content=batch(EVENT),
-            headers={**auth(), "X-Forwarded-For": "192.0.2.9, 10.0.0.1"},
+            headers={**auth(), "X-Forwarded-For": "198.51.100.1, 192.0.2.9"},
         )
     with build(tmp_path, producer) as c:
         c.post(
@@ -423,3 +423,12 @@ def test_access_log_is_one_json_line_per_request(
     assert ok["key"] == KEY[:8] and ok["ip"] == "203.0.113.0" and ok["via"] == "kafka"
     assert ok["bytes"] > 0 and ok["ms"] >= 0
     assert refused["status"] == 401 and refused["error"] == "unknown" and refused["key"] is None
+
+
+def test_garbage_bodies_are_rate_limited_too(tmp_path: Path, producer: RecordingProducer) -> None:
+    with build(tmp_path, producer, Clock(), rate_limit_key_eps=2, rate_limit_burst_s=1) as c:
+        statuses = [
+            c.post("/v1/batch", content=b"{junk", headers=auth()).status_code for _ in range(4)
+        ]
+    assert statuses == [400, 400, 429, 429]
+    assert len(producer.sent["u.dead_letter"]) == 2

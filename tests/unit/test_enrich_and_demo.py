@@ -35,7 +35,12 @@ def test_process_sets_person_account_and_session() -> None:
         (b"{", "value"),
         (b"[]", "value"),
         (b'{"type":"track","timestamp":"t","received_at":"t"}', "event_id"),
-        (b'{"event_id":"e","type":"track","timestamp":"t","received_at":"t"}', "anonymous_id"),
+        (
+            b'{"event_id":"e","type":"track","timestamp":"2026-01-01T00:00:00Z",'
+            b'"received_at":"2026-01-01T00:00:00Z"}',
+            "anonymous_id",
+        ),
+        (b'{"event_id":"e","type":"track","timestamp":"t","received_at":"t"}', "timestamp"),
     ],
 )
 def test_decode_raw_names_what_is_wrong(value: bytes, field: str) -> None:

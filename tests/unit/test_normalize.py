@@ -38,7 +38,9 @@ def test_clock_skew_is_corrected_with_sent_at() -> None:
     assert "flags" not in rec
 
 
-@pytest.mark.parametrize("stamp", ["not a time", "2026-13-45T00:00:00Z", 12345])
+@pytest.mark.parametrize(
+    "stamp", ["not a time", "2026-13-45T00:00:00Z", 12345, "0001-01-01T00:00:00+05:00"]
+)
 def test_unparseable_timestamp_falls_back_and_is_flagged(stamp: object) -> None:
     rec = normalize(track(timestamp=stamp), Receipt.at(NOW))
     assert rec["timestamp"] == format_ts(NOW)
@@ -91,3 +93,9 @@ def test_single_message_endpoint_checks_type() -> None:
 
 def test_numeric_user_ids_become_strings() -> None:
     assert normalize({"type": "identify", "userId": 42}, Receipt.at(NOW))["user_id"] == "42"
+
+
+def test_absurd_sent_at_falls_back_instead_of_overflowing() -> None:
+    msg = track(timestamp="0001-01-01T00:00:00Z")
+    rec = normalize(msg, Receipt.at(NOW, "9999-12-31T00:00:00Z"))
+    assert rec["timestamp"] == format_ts(NOW) and rec["flags"] == ["timestamp_fallback"]

@@ -115,3 +115,24 @@ def test_rate_limiter_never_admits_more_than_rate_plus_burst(
 )
 def test_ip_modes(ip: str | None, mode: str, kept: str | None) -> None:
     assert anonymize_ip(ip, mode) == kept
+
+
+def test_a_failed_write_leaves_no_torn_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import collectors.http.spool as spool_module
+
+    spool = DiskSpool(tmp_path, max_bytes=1 << 20)
+    spool.append(frame(1))
+    real_write = spool_module.os.write
+
+    def half_then_full(fd: int, data: bytes) -> int:
+        real_write(fd, bytes(data[: len(data) // 2]))
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool_module.os, "write", half_then_full)
+    with pytest.raises(SpoolFull, match="cannot be written"):
+        spool.append(frame(2))
+    monkeypatch.setattr(spool_module.os, "write", real_write)
+    spool.append(frame(3))
+    assert drain(spool) == [frame(1), frame(3)]
