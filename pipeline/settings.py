@@ -56,6 +56,10 @@ class Settings:
         default=Path("autocap-data"),
         metadata=_doc("Where the lake, warehouse.duckdb, logs and worker state live."),
     )
+    definitions_path: Path = field(
+        default=Path("definitions.yaml"),
+        metadata=_doc("The analyst's definitions (defined events); missing means none."),
+    )
     topic_prefix: str = field(
         default="autocap",
         metadata=_doc("Topic names are `<prefix>.raw`, ...; also prefixes consumer group ids."),

@@ -14,6 +14,7 @@ import faust
 import orjson
 
 from pipeline.deadletter import dead_letter_record
+from pipeline.definitions import load_definitions
 from pipeline.errors import InvalidEvent
 from pipeline.identity import DeviceIdentity, device_key
 from pipeline.metrics import WorkerMetrics
@@ -72,6 +73,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
         timedelta(hours=settings.session_max_hours),
     )
     summarized: set[str] = set()  # idle sessions already announced by this worker
+    definitions = load_definitions(settings.definitions_path)
 
     async def send_sessions(records: list[dict[str, Any]]) -> None:
         for summary_record in records:
@@ -104,6 +106,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 SessionState.from_json(saved_session) if saved_session else None,
                 record,
                 rules,
+                definitions,
             )
             # Assign back (Faust only changelogs assignments), and only what changed.
             if identity.to_json() != saved_identity:

@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 
+from pipeline.definitions import Definitions
 from pipeline.errors import InvalidEvent
 from pipeline.identity import DeviceIdentity, device_key, resolve
 from pipeline.sessions import SessionRules, SessionState, sessionize
@@ -37,6 +38,9 @@ def decode_raw(value: bytes | None) -> dict[str, Any]:
     return record
 
 
+_NO_DEFINITIONS = Definitions()
+
+
 @dataclass
 class Stage1Output:
     """What one event produces: the enriched record and any identity/session records."""
@@ -51,8 +55,10 @@ def process(
     session: SessionState | None,
     record: dict[str, Any],
     rules: SessionRules,
+    definitions: Definitions = _NO_DEFINITIONS,
 ) -> tuple[DeviceIdentity, SessionState | None, Stage1Output]:
-    """Resolve the person, place the event in its device's session, enrich it."""
+    """Resolve the person, place the event in its device's session, and tag the defined
+    events it is an occurrence of."""
     device = device_key(record)
     identity, person_id, identity_records = resolve(identity, record)
     session, fields, closed = sessionize(session, record, rules, device=device)
@@ -62,6 +68,7 @@ def process(
         "account_id": record.get("group_id") or record.get("account_id"),
         "session_id": (fields or {}).get("session_id"),
         "session_seq": (fields or {}).get("session_seq"),
+        "defined_events": definitions.defined_events(record),
     }
     if fields and fields.get("late"):
         enriched["flags"] = [*(record.get("flags") or []), "late_event"]

@@ -46,6 +46,7 @@ EVENT_SCHEMA = pa.schema(
         pa.field("traits", pa.string()),
         pa.field("elements", pa.string()),
         pa.field("flags", pa.list_(pa.string())),
+        pa.field("defined_events", pa.list_(pa.string())),
     ]
 )
 

@@ -62,8 +62,11 @@ def test_topics_are_created_with_partitions_idempotently(
 @pytest.fixture
 def roles(broker: EmbeddedBroker, make_settings) -> Iterator[tuple[Settings, dict]]:  # type: ignore[no-untyped-def]
     settings: Settings = make_settings(kafka_bootstrap=broker.bootstrap)
-    env = child_env(settings)
     settings.data_dir.mkdir(parents=True)
+    definitions = settings.data_dir / "definitions.yaml"
+    definitions.write_text("events:\n  - name: Signup\n    match: {event: Signed Up}\n")
+    settings = settings.with_overrides(definitions_path=definitions)
+    env = child_env(settings)
     procs = {}
     for role in ("sink", "worker", "collector"):
         log = (settings.data_dir / f"{role}.log").open("w")
@@ -134,7 +137,9 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
     con = duckdb.connect(str(settings.warehouse_path), read_only=True)
     ledger = con.execute("SELECT kind, from_person, to_person, event_id FROM identities").fetchall()
     sessions = con.execute("SELECT DISTINCT session_id FROM events").fetchall()
+    defined = con.execute("SELECT name, event_id, person_id FROM defined_events").fetchall()
     con.close()
+    assert defined == [("Signup", "evt-1", "u:user-7")]
     assert ledger == [("link", "a:anon-42", "u:user-7", "evt-2")]
     assert len(sessions) == 1 and sessions[0][0] is not None
     # The same event sent again (a client retry) never shows twice.
