@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pipeline.timeutil import format_ts, parse_ts
+from pipeline.useragent import parse_agent
 
 __all__ = [
     "SessionRules",
@@ -130,6 +131,7 @@ def summary(state: SessionState) -> dict[str, Any]:
         "referrer": state.referrer,
         "campaign": dict(state.campaign) if state.campaign else None,
         "user_agent": state.user_agent,
+        **parse_agent(state.user_agent)._asdict(),
     }
 
 

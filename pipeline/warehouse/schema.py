@@ -86,6 +86,9 @@ SESSION_SCHEMA = pa.schema(
         pa.field("referrer", pa.string()),
         pa.field("campaign", pa.string()),
         pa.field("user_agent", pa.string()),
+        pa.field("browser", pa.string()),
+        pa.field("os", pa.string()),
+        pa.field("device", pa.string()),
     ]
 )
 

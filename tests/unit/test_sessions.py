@@ -19,6 +19,10 @@ from pipeline.sessions import (
 from pipeline.timeutil import format_ts
 
 T0 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"
+)
 RULES = SessionRules(inactivity=timedelta(minutes=30), max_length=timedelta(hours=24))
 
 
@@ -76,7 +80,7 @@ def test_summary_fields_from_the_events() -> None:
                 context={
                     "page": {"url": "https://a/x", "referrer": "https://g/"},
                     "campaign": {"source": "ads"},
-                    "userAgent": "UA",
+                    "userAgent": UA,
                 },
                 **page,
             ),
@@ -90,7 +94,8 @@ def test_summary_fields_from_the_events() -> None:
         "https://a/z",
         "https://g/",
     )
-    assert only["campaign"] == {"source": "ads"} and only["user_agent"] == "UA"
+    assert only["campaign"] == {"source": "ads"} and only["user_agent"] == UA
+    assert (only["browser"], only["os"], only["device"]) == ("Mobile Safari", "iOS", "iPhone")
     assert (only["events"], only["pageviews"]) == (3, 2)
 
 
