@@ -27,7 +27,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DeviceIdentity", "device_key", "person_of_device", "person_of_user", "resolve"]
+__all__ = [
+    "DeviceIdentity",
+    "count_device",
+    "device_key",
+    "person_of_device",
+    "person_of_user",
+    "resolve",
+]
 
 
 def person_of_user(user_id: str) -> str:
@@ -119,3 +126,25 @@ def resolve(
             records.append(_record("switch", event, state.person_id, person_of_user(user)))
             state = DeviceIdentity(anonymous_id, user, state.first_user_id)
     return state, state.person_id, records
+
+
+def count_device(
+    devices: list[str], record: Mapping[str, Any], limit: int
+) -> tuple[list[str], dict[str, Any] | None]:
+    """Track the devices linked to a person (state keyed by person); flag the person once
+    when more than ``limit`` devices are linked (a shared login or a bot).
+
+    ``devices`` holds at most ``limit + 1`` ids: enough to know the limit was passed.
+    Returns the new list and a ``many_devices`` ledger record the first time it is passed.
+    """
+    device = record.get("anonymous_id")
+    if record.get("kind") != "link" or device is None or device in devices:
+        return devices, None
+    if len(devices) > limit:  # already flagged; stop growing
+        return devices, None
+    devices = [*devices, str(device)]
+    if len(devices) <= limit:
+        return devices, None
+    person = str(record["to_person"])
+    flag = _record("many_devices", record, person, person, devices=len(devices), limit=limit)
+    return devices, flag

@@ -179,6 +179,10 @@ class Settings:
     session_max_hours: float = field(
         default=24.0, metadata=_doc("A session is split after this long.", low=0.01)
     )
+    max_devices_per_person: int = field(
+        default=20,
+        metadata=_doc("A person linked to more devices is flagged (shared login or bot).", low=1),
+    )
     session_timer_s: float = field(
         default=30.0,
         metadata=_doc("How often the worker looks for idle sessions to summarise.", low=0.1),

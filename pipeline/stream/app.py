@@ -16,7 +16,7 @@ import orjson
 from pipeline.deadletter import dead_letter_record
 from pipeline.definitions import load_definitions
 from pipeline.errors import InvalidEvent
-from pipeline.identity import DeviceIdentity, device_key
+from pipeline.identity import DeviceIdentity, count_device, device_key
 from pipeline.metrics import WorkerMetrics
 from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
@@ -133,6 +133,27 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 summarized.add(state.session_id)
                 await send_sessions([idle])
 
+    person_devices = app.Table(
+        "person_devices", partitions=settings.partitions, key_type=str, value_type=Any
+    )
+
+    async def count_devices(stream: faust.StreamT[bytes]) -> None:
+        # Keyed by person (the identities topic's key), so each person's count is local.
+        async for event in stream.events():
+            try:
+                change = orjson.loads(event.value)
+                person = change["to_person"]
+            except (orjson.JSONDecodeError, KeyError, TypeError):
+                continue  # not ours to judge: the sink dead-letters what it cannot store
+            devices, flag = count_device(
+                person_devices.get(person, []), change, settings.max_devices_per_person
+            )
+            if flag is not None or devices != person_devices.get(person):
+                person_devices[person] = devices
+            if flag is not None:
+                await identities.send(key=person.encode(), value=orjson.dumps(flag))
+
     app.agent(raw, name="stage1")(stage1)
+    app.agent(identities, name="devices_per_person")(count_devices)
     app.timer(interval=settings.session_timer_s)(close_idle_sessions)
     return app

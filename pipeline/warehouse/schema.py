@@ -104,6 +104,8 @@ IDENTITY_SCHEMA = pa.schema(
         pa.field("event_id", pa.string(), nullable=False),
         pa.field("timestamp", _TS),
         pa.field("received_at", _TS),
+        pa.field("devices", pa.int64()),  # many_devices flags: how many, over which limit
+        pa.field("limit", pa.int64()),
     ]
 )
 

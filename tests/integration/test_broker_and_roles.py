@@ -65,7 +65,7 @@ def roles(broker: EmbeddedBroker, make_settings) -> Iterator[tuple[Settings, dic
     settings.data_dir.mkdir(parents=True)
     definitions = settings.data_dir / "definitions.yaml"
     definitions.write_text("events:\n  - name: Signup\n    match: {event: Signed Up}\n")
-    settings = settings.with_overrides(definitions_path=definitions)
+    settings = settings.with_overrides(definitions_path=definitions, max_devices_per_person=1)
     env = child_env(settings)
     procs = {}
     for role in ("sink", "worker", "collector"):
@@ -140,6 +140,7 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
     defined = con.execute("SELECT name, event_id, person_id FROM defined_events").fetchall()
     con.close()
     assert defined == [("Signup", "evt-1", "u:user-7")]
+
     assert ledger == [("link", "a:anon-42", "u:user-7", "evt-2")]
     assert len(sessions) == 1 and sessions[0][0] is not None
     # The same event sent again (a client retry) never shows twice.
@@ -156,6 +157,31 @@ def test_event_flows_collector_to_warehouse(roles: tuple[Settings, dict]) -> Non
     assert access and access[0]["route"] == "batch" and access[0]["status"] == 200
     worker_metrics = httpx.get(f"http://127.0.0.1:{settings.worker_metrics_port}/metrics").text
     assert 'autocap_worker_events_processed_total{agent="stage1"}' in worker_metrics
+
+    # A second device identifies as the same user: over the limit of 1, the person is flagged.
+    second = {
+        "type": "identify",
+        "anonymousId": "anon-43",
+        "userId": "user-7",
+        "messageId": "evt-3",
+    }
+    assert (
+        httpx.post(
+            base + "/v1/batch", json={"batch": [second]}, auth=(WRITE_KEY, ""), timeout=10
+        ).status_code
+        == 200
+    )
+
+    def flags() -> list[tuple]:
+        con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+        try:
+            return con.execute(
+                "SELECT to_person, devices FROM identities WHERE kind = 'many_devices'"
+            ).fetchall()
+        finally:
+            con.close()
+
+    assert wait_until(flags, 30, what="the many-devices flag") == [("u:user-7", 2)]
 
 
 def test_undecodable_raw_records_are_dead_lettered(

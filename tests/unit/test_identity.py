@@ -99,3 +99,30 @@ def test_identify_never_merges_two_identified_people(log: list[tuple[str, str | 
     for event, person in zip(events, persons, strict=True):
         if event["user_id"]:
             assert person == f"u:{event['user_id']}"
+
+
+def test_a_person_with_too_many_devices_is_flagged_once() -> None:
+    from pipeline.identity import count_device
+
+    devices: list[str] = []
+    flags = []
+    for n in range(6):
+        link = {
+            "kind": "link",
+            "anonymous_id": f"d{n % 5}",
+            "to_person": "u:x",
+            "event_id": f"e{n}",
+            "timestamp": "2026-11-23T10:00:00.000Z",
+        }
+        devices, flag = count_device(devices, link, limit=3)
+        flags.append(flag)
+    assert [f is not None for f in flags] == [False, False, False, True, False, False]
+    first = next(f for f in flags if f)
+    assert (first["kind"], first["to_person"], first["devices"], first["limit"]) == (
+        "many_devices",
+        "u:x",
+        4,
+        3,
+    )
+    assert len(devices) == 4
+    assert count_device(devices, {"kind": "switch", "anonymous_id": "z"}, 3) == (devices, None)
