@@ -63,6 +63,10 @@ class SessionState:
     campaign: Mapping[str, Any] | None
     user_agent: str | None
     summarized: bool = False  # its summary went out (by the idle timer) since it last grew
+    # The last few events placed on this device: (event_id, session_id, seq, person_id).
+    # A replay after a crash re-delivers events whose effect is already in this state;
+    # recognising them keeps the answer exactly the batch's (see stream/enrich.process).
+    recent: tuple[tuple[str, str | None, int | None, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready form for the table's changelog."""
@@ -78,7 +82,8 @@ class SessionState:
         """Inverse of ``to_json``."""
         start, last = parse_ts(data["start"]), parse_ts(data["last"])
         assert start is not None and last is not None
-        return cls(**{**data, "start": start, "last": last})
+        recent = tuple(tuple(item) for item in data.get("recent", ()))
+        return cls(**{**data, "start": start, "last": last, "recent": recent})
 
 
 def session_id_for(anonymous_id: str, first_event_id: str) -> str:

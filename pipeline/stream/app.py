@@ -38,6 +38,13 @@ def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
     )
 
 
+def _table(app: faust.App, name: str, partitions: int) -> Any:
+    # Plain JSON values (our dataclasses' to_json forms): Faust recovers a table from its
+    # changelog through the serializer, and a typed value_type would need a Faust Record.
+    schema: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
+    return app.Table(name, partitions=partitions, schema=schema)
+
+
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
     """Build stage 1: ``raw`` → identity and sessions → ``enriched`` (keyed by person_id),
     ``identities`` and ``sessions``."""
@@ -64,10 +71,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     identities = _raw_topic(app, settings.topic("identities"), settings.partitions)
     sessions_topic = _raw_topic(app, settings.topic("sessions"), settings.partitions)
     # Per-device state, co-partitioned with `raw` (same key, same partition count).
-    devices = app.Table("devices", partitions=settings.partitions, key_type=str, value_type=Any)
-    open_sessions = app.Table(
-        "sessions", partitions=settings.partitions, key_type=str, value_type=Any
-    )
+    devices = _table(app, "devices", settings.partitions)
+    open_sessions = _table(app, "sessions", settings.partitions)
     rules = SessionRules(
         timedelta(minutes=settings.session_inactivity_minutes),
         timedelta(hours=settings.session_max_hours),
@@ -133,9 +138,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 summarized.add(state.session_id)
                 await send_sessions([idle])
 
-    person_devices = app.Table(
-        "person_devices", partitions=settings.partitions, key_type=str, value_type=Any
-    )
+    person_devices = _table(app, "person_devices", settings.partitions)
 
     async def count_devices(stream: faust.StreamT[bytes]) -> None:
         # Keyed by person (the identities topic's key), so each person's count is local.

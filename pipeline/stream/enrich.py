@@ -4,7 +4,7 @@ session records. The Faust agent and the batch recomputation both call ``process
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -39,6 +39,8 @@ def decode_raw(value: bytes | None) -> dict[str, Any]:
 
 
 _NO_DEFINITIONS = Definitions()
+#: Events remembered per device to recognise replays: more than a commit interval's worth.
+_REMEMBERED = 64
 
 
 @dataclass
@@ -59,17 +61,44 @@ def process(
 ) -> tuple[DeviceIdentity, SessionState | None, Stage1Output]:
     """Resolve the person, place the event in its device's session, and tag the defined
     events it is an occurrence of."""
+    event_id = str(record["event_id"])
+    if session is not None and identity is not None:
+        for seen_id, session_id, seq, person_id in session.recent:
+            if seen_id == event_id:  # a replay: answer as the first time, change nothing
+                return (
+                    identity,
+                    session,
+                    Stage1Output(_enrich(record, person_id, session_id, seq, definitions)),
+                )
     device = device_key(record)
+    remembered_before = session.recent if session is not None else ()
     identity, person_id, identity_records = resolve(identity, record)
     session, fields, closed = sessionize(session, record, rules, device=device)
-    enriched = {
+    fields = fields or {}
+    enriched = _enrich(
+        record, person_id, fields.get("session_id"), fields.get("session_seq"), definitions
+    )
+    if fields.get("late"):
+        enriched["flags"] = [*(record.get("flags") or []), "late_event"]
+    if session is not None:
+        remembered = (event_id, fields.get("session_id"), fields.get("session_seq"), person_id)
+        # Carried across sessions: a replay can reach back past a session boundary.
+        session = replace(session, recent=(*remembered_before, remembered)[-_REMEMBERED:])
+    return identity, session, Stage1Output(enriched, identity_records, closed)
+
+
+def _enrich(
+    record: dict[str, Any],
+    person_id: str,
+    session_id: str | None,
+    seq: int | None,
+    definitions: Definitions,
+) -> dict[str, Any]:
+    return {
         **record,
         "person_id": person_id,
         "account_id": record.get("group_id") or record.get("account_id"),
-        "session_id": (fields or {}).get("session_id"),
-        "session_seq": (fields or {}).get("session_seq"),
+        "session_id": session_id,
+        "session_seq": seq,
         "defined_events": definitions.defined_events(record),
     }
-    if fields and fields.get("late"):
-        enriched["flags"] = [*(record.get("flags") or []), "late_event"]
-    return identity, session, Stage1Output(enriched, identity_records, closed)

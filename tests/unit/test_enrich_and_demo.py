@@ -59,3 +59,40 @@ def test_demo_journeys_are_valid_segment_messages() -> None:
             record = normalize(message, Receipt.at(NOW))
             kinds.add(record["event"] or record["type"])
     assert {"$pageview", "$click", "identify", "group", "Order Completed"} <= kinds
+
+
+def test_replayed_events_get_their_first_answer_and_change_nothing() -> None:
+    rules = SessionRules()
+    messages = [
+        {
+            "type": "page",
+            "anonymousId": "d",
+            "messageId": "p1",
+            "timestamp": "2026-11-23T09:00:00Z",
+        },
+        {
+            "type": "identify",
+            "anonymousId": "d",
+            "userId": "alice",
+            "messageId": "i1",
+            "timestamp": "2026-11-23T09:01:00Z",
+        },
+        {
+            "type": "identify",
+            "anonymousId": "d",
+            "userId": "bob",
+            "messageId": "i2",
+            "timestamp": "2026-11-23T12:00:00Z",
+        },
+    ]
+    records = [decode_raw(orjson.dumps(normalize(m, Receipt.at(NOW)))) for m in messages]
+    identity, session = None, None
+    first = []
+    for record in records:
+        identity, session, out = process(identity, session, record, rules)
+        first.append(out)
+    for record, original in zip(records, first, strict=True):  # the crash replay
+        again_identity, again_session, again = process(identity, session, record, rules)
+        assert (again_identity, again_session) == (identity, session)
+        assert again.enriched == original.enriched
+        assert again.identities == [] and again.sessions == []
