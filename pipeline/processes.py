@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import signal
 import socket
 import subprocess
+from pathlib import Path
 
 from pipeline.errors import PortInUse
 
-__all__ = ["die_with_parent", "ensure_port_free", "free_port", "stop_process"]
+__all__ = ["die_with_parent", "ensure_port_free", "free_port", "fsync_path", "stop_process"]
 
 _PR_SET_PDEATHSIG = 1
 
@@ -59,3 +61,12 @@ def stop_process(proc: subprocess.Popen[bytes], grace_s: float) -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
     return proc.wait()
+
+
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a rename is durable only once its directory is)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

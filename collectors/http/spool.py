@@ -21,6 +21,7 @@ from pathlib import Path
 import orjson
 
 from pipeline.errors import AutocapError
+from pipeline.processes import fsync_path
 
 __all__ = ["DiskSpool", "Frame", "SpoolFull"]
 
@@ -43,14 +44,6 @@ def _encode(frame: Sequence[tuple[str, bytes | None, bytes]]) -> bytes:
         [[t, k.decode() if k is not None else None, v.decode()] for t, k, v in frame]
     )
     return _HEADER.pack(_MAGIC, len(payload), zlib.crc32(payload)) + payload
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _decode_all(data: bytes, name: str) -> list[Frame]:
@@ -131,7 +124,7 @@ class DiskSpool:
                 raise SpoolFull(f"the disk spool cannot be written ({exc.strerror})") from exc
             if new_segment:
                 self._segments.append(self._open)
-                _fsync_dir(self.directory)
+                fsync_path(self.directory)
             self._bytes += len(data)
 
     @staticmethod

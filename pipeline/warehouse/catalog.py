@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipeline.processes import fsync_path
 from pipeline.sqlfiles import render_sql
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
@@ -43,12 +44,9 @@ def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
             con.execute("CHECKPOINT")
         finally:
             con.close()
-        fd = os.open(tmp, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(tmp)
         os.replace(tmp, warehouse_path)
+        fsync_path(warehouse_path.parent)
     except BaseException:
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)

@@ -15,17 +15,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.processes import fsync_path
+
 __all__ = ["Lake"]
 
 _TMP_SUFFIX = ".tmp"  # never matches the readers' *.parquet glob
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class Lake:
@@ -71,7 +65,7 @@ class Lake:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(final.parent)
+        fsync_path(final.parent)
 
     def clean_temporaries(self, table: str) -> int:
         """Remove temp files a crash left behind; returns how many."""

@@ -104,26 +104,23 @@ def test_two_workers_one_killed_match_the_batch_recomputation(
             )
         return len(seen)
 
-    try:
-        half = len(events) // 2
-        for record in events[:half]:
+    def send(records: list[dict[str, Any]]) -> None:
+        for record in records:
             producer.send(
                 settings.topic("raw"),
                 key=record["anonymous_id"].encode(),
                 value=orjson.dumps(record),
             )
         producer.flush()
+
+    try:
+        half = len(events) // 2
+        send(events[:half])
         wait_until(
             lambda: drain_output() >= half // 4, 90, interval=0.5, what="both workers processing"
         )
         os.kill(workers[0].pid, signal.SIGKILL)  # mid-stream: half is not even sent yet
-        for record in events[half:]:
-            producer.send(
-                settings.topic("raw"),
-                key=record["anonymous_id"].encode(),
-                value=orjson.dumps(record),
-            )
-        producer.flush()
+        send(events[half:])
         wait_until(
             lambda: drain_output() == len(events),
             150,
