@@ -73,16 +73,14 @@ def run_collector_role(settings: Settings) -> None:
     ensure_port_free(
         settings.collector_host, settings.collector_port, "the collector", "AUTOCAP_COLLECTOR_PORT"
     )
-    if any(settings.spool_dir.glob("*.spool")):
+    if settings.kafka_bootstrap and any(settings.spool_dir.glob("*.spool")):
         # Restarted during a Kafka outage: take events into the spool now, drain later.
         log.warning(
             "events are spooled in %s; starting without waiting for Kafka", settings.spool_dir
         )
-        if not settings.kafka_bootstrap:
-            raise ConfigError("AUTOCAP_KAFKA_BOOTSTRAP is not set")
         run_collector(settings, settings.kafka_bootstrap)
-        return
-    run_collector(settings, connect(settings))
+    else:
+        run_collector(settings, connect(settings))
 
 
 def run_worker_role(settings: Settings) -> None:

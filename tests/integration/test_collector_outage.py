@@ -141,3 +141,35 @@ def _get(url: str) -> int:
         return httpx.get(url, timeout=2).status_code
     except httpx.HTTPError:
         return 0
+
+
+def test_collector_restarted_during_an_outage_serves_from_its_spool(make_settings) -> None:  # type: ignore[no-untyped-def]
+    """With events already spooled, the collector starts without Kafka (instead of failing
+    fast) and keeps accepting events into the spool."""
+    from collectors.http.spool import DiskSpool
+
+    settings: Settings = make_settings(
+        kafka_bootstrap=f"127.0.0.1:{free_port()}",
+        kafka_connect_timeout_s=1.0,
+        produce_timeout_s=0.5,
+    )
+    DiskSpool(settings.spool_dir, settings.spool_max_bytes).append(
+        [(settings.topic("raw"), b"k", b'{"event_id": "before-restart"}')]
+    )
+    collector = autocap(
+        "collector", env=child_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    base = f"http://127.0.0.1:{settings.collector_port}"
+    try:
+        wait_until(lambda: _get(base + "/readyz") == 200, 30, what="collector ready")
+        resp = httpx.post(
+            base + "/v1/batch",
+            auth=(WRITE_KEY, ""),
+            timeout=10,
+            json={"batch": [{"type": "track", "event": "Tick", "anonymousId": "a1"}]},
+        )
+        assert resp.status_code == 200
+        assert spooled() > before  # the new event went to the spool, behind the old one
+    finally:
+        collector.send_signal(signal.SIGTERM)
+        collector.wait(20)
