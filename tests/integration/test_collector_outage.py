@@ -156,6 +156,11 @@ def test_collector_restarted_during_an_outage_serves_from_its_spool(make_setting
     DiskSpool(settings.spool_dir, settings.spool_max_bytes).append(
         [(settings.topic("raw"), b"k", b'{"event_id": "before-restart"}')]
     )
+
+    def spooled() -> int:
+        return sum(p.stat().st_size for p in settings.spool_dir.glob("*.spool"))
+
+    before = spooled()
     collector = autocap(
         "collector", env=child_env(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
