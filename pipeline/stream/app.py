@@ -6,9 +6,10 @@ acknowledged so one bad record never blocks a partition.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import faust
 import orjson
@@ -43,6 +44,27 @@ def _table(app: faust.App, name: str, partitions: int) -> Any:
     # changelog through the serializer, and a typed value_type would need a Faust Record.
     schema: Any = faust.Schema(key_type=str, key_serializer="json", value_serializer="json")
     return app.Table(name, partitions=partitions, schema=schema)
+
+
+class _Sender:
+    """Send records straight to the producer, skipping Faust's per-message attachments.
+
+    At least once still holds: before Faust commits a source offset it flushes the producer
+    (``Consumer._commit_offsets``), so every record sent while processing an acknowledged
+    event is acknowledged by Kafka first. A record Kafka finally refuses crashes the worker,
+    which is what Faust does with attached messages too.
+    """
+
+    def __init__(self, app: faust.App) -> None:
+        self._app = app
+
+    async def __call__(self, topic: Any, key: bytes | None, value: bytes) -> None:
+        sent = await self._app.producer.send(topic.get_topic_name(), key, value, None, None, None)
+        cast(asyncio.Future[Any], sent).add_done_callback(self._check)
+
+    def _check(self, future: asyncio.Future[Any]) -> None:
+        if not future.cancelled() and (exc := future.exception()) is not None:
+            asyncio.ensure_future(self._app.crash(exc))
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
@@ -80,10 +102,12 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     summarized: set[str] = set()  # idle sessions already announced by this worker
     definitions = load_definitions(settings.definitions_path)
 
+    send = _Sender(app)
+
     async def send_sessions(records: list[dict[str, Any]]) -> None:
         for summary_record in records:
-            await sessions_topic.send(
-                key=summary_record["session_id"].encode(), value=orjson.dumps(summary_record)
+            await send(
+                sessions_topic, summary_record["session_id"].encode(), orjson.dumps(summary_record)
             )
 
     async def stage1(stream: faust.StreamT[bytes]) -> None:
@@ -93,15 +117,17 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 record = decode_raw(event.value)
             except InvalidEvent as exc:
                 metrics.events_dead_lettered.labels("stage1", exc.rule).inc()
-                await dead_letter.send(
-                    value=dead_letter_record(
+                await send(
+                    dead_letter,
+                    None,
+                    dead_letter_record(
                         stage="stage1",
                         reason=exc.rule,
                         field=exc.field,
                         message=str(exc),
                         payload=event.value or b"",
                         received_at=utc_now(),
-                    )
+                    ),
                 )
                 continue
             key = device_key(record)
@@ -120,10 +146,10 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 open_sessions[key] = session.to_json()
                 summarized.discard(session.session_id)
             for change in out.identities:
-                await identities.send(key=change["to_person"].encode(), value=orjson.dumps(change))
+                await send(identities, change["to_person"].encode(), orjson.dumps(change))
             await send_sessions(out.sessions)
             person = out.enriched["person_id"]
-            await enriched.send(key=str(person).encode(), value=orjson.dumps(out.enriched))
+            await send(enriched, str(person).encode(), orjson.dumps(out.enriched))
             metrics.events_processed.labels("stage1").inc()
             metrics.processing_seconds.labels("stage1").observe(time.perf_counter() - started)
 
@@ -154,7 +180,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
             if flag is not None or devices != person_devices.get(person):
                 person_devices[person] = devices
             if flag is not None:
-                await identities.send(key=person.encode(), value=orjson.dumps(flag))
+                await send(identities, person.encode(), orjson.dumps(flag))
 
     app.agent(raw, name="stage1")(stage1)
     app.agent(identities, name="devices_per_person")(count_devices)

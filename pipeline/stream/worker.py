@@ -19,4 +19,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     serve_metrics(registry, settings.metrics_host, settings.worker_metrics_port)
     app = create_app(settings, bootstrap, metrics)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    # Faust's terminal spinner lowers the root logger to DEBUG so that every log call spins
+    # it: each produced record then builds a debug LogRecord nobody reads (5% of a worker).
+    worker.spinner = None
     worker.execute_from_commandline()
