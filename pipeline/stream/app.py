@@ -24,7 +24,7 @@ from pipeline.settings import Settings
 from pipeline.stream.enrich import decode_raw, process
 from pipeline.timeutil import utc_now
 
-__all__ = ["create_app"]
+__all__ = ["Sender", "create_app"]
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
@@ -46,7 +46,7 @@ def _table(app: faust.App, name: str, partitions: int) -> Any:
     return app.Table(name, partitions=partitions, schema=schema)
 
 
-class _Sender:
+class Sender:
     """Send records straight to the producer, skipping Faust's per-message attachments.
 
     At least once still holds: before Faust commits a source offset it flushes the producer
@@ -57,14 +57,18 @@ class _Sender:
 
     def __init__(self, app: faust.App) -> None:
         self._app = app
+        self.crashing: asyncio.Future[Any] | None = None
 
     async def __call__(self, topic: Any, key: bytes | None, value: bytes) -> None:
         sent = await self._app.producer.send(topic.get_topic_name(), key, value, None, None, None)
         cast(asyncio.Future[Any], sent).add_done_callback(self._check)
 
     def _check(self, future: asyncio.Future[Any]) -> None:
-        if not future.cancelled() and (exc := future.exception()) is not None:
-            asyncio.ensure_future(self._app.crash(exc))
+        failed = not future.cancelled() and future.exception() is not None
+        if failed and self.crashing is None:
+            exc = future.exception()
+            assert exc is not None
+            self.crashing = asyncio.ensure_future(self._app.crash(exc))
 
 
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
@@ -102,13 +106,17 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     summarized: set[str] = set()  # idle sessions already announced by this worker
     definitions = load_definitions(settings.definitions_path)
 
-    send = _Sender(app)
+    send = Sender(app)
 
     async def send_sessions(records: list[dict[str, Any]]) -> None:
         for summary_record in records:
             await send(
                 sessions_topic, summary_record["session_id"].encode(), orjson.dumps(summary_record)
             )
+
+    # Label lookups once, not per event.
+    processed = metrics.events_processed.labels("stage1")
+    latency = metrics.processing_seconds.labels("stage1")
 
     async def stage1(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -150,8 +158,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
             await send_sessions(out.sessions)
             person = out.enriched["person_id"]
             await send(enriched, str(person).encode(), orjson.dumps(out.enriched))
-            metrics.events_processed.labels("stage1").inc()
-            metrics.processing_seconds.labels("stage1").observe(time.perf_counter() - started)
+            processed.inc()
+            latency.observe(time.perf_counter() - started)
 
     async def close_idle_sessions() -> None:
         now = utc_now()
