@@ -187,6 +187,14 @@ class Settings:
         default=30.0,
         metadata=_doc("How often the worker looks for idle sessions to summarise.", low=0.1),
     )
+    worker_store: str = field(
+        default="memory",
+        metadata=_doc(
+            "Where a worker keeps table state: memory (rebuilt from the changelog at start) or"
+            " rocksdb (on disk under data_dir/worker/<metrics port>, only the tail is replayed).",
+            choices=("memory", "rocksdb"),
+        ),
+    )
     log_level: str = field(
         default="info",
         metadata=_doc(

@@ -8,11 +8,12 @@ filled only with properly quoted string literals, never spliced raw.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from functools import cache
 
 from pipeline.resources import resource_dir
 
-__all__ = ["load_sql", "render_sql", "sql_string_literal"]
+__all__ = ["load_sql", "render_sql", "sql_list_literal", "sql_string_literal"]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
 
@@ -32,10 +33,21 @@ def sql_string_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def render_sql(name: str, **literals: str) -> str:
-    """Load ``sql/<name>.sql`` and fill each ``{{key}}`` with ``literals[key]`` as a literal."""
+def sql_list_literal(values: Sequence[str]) -> str:
+    """``values`` as a DuckDB list of string literals: ``['a', 'b']``."""
+    return "[" + ", ".join(sql_string_literal(v) for v in values) + "]"
+
+
+def render_sql(name: str, **literals: str | Sequence[str]) -> str:
+    """Load ``sql/<name>.sql`` and fill each ``{{key}}`` with ``literals[key]`` as a literal
+    (a string, or a list of strings for a sequence)."""
     text = load_sql(name)
     missing = sorted(set(_PLACEHOLDER.findall(text)) - set(literals))
     if missing:
         raise KeyError(f"sql/{name}.sql needs values for {', '.join(missing)}")
-    return _PLACEHOLDER.sub(lambda m: sql_string_literal(literals[m.group(1)]), text)
+
+    def literal(match: re.Match[str]) -> str:
+        value = literals[match.group(1)]
+        return sql_string_literal(value) if isinstance(value, str) else sql_list_literal(value)
+
+    return _PLACEHOLDER.sub(literal, text)

@@ -78,8 +78,10 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     app = faust.App(
         settings.group_id("stream"),
         broker=f"kafka://{bootstrap}",
-        store="memory://",
-        datadir=str(settings.data_dir / "worker"),
+        store=f"{settings.worker_store}://",
+        # One folder per worker: RocksDB locks its files, and workers on one host differ
+        # by their metrics port.
+        datadir=str(settings.data_dir / "worker" / str(settings.worker_metrics_port)),
         processing_guarantee="exactly_once" if settings.kafka_idempotence else "at_least_once",
         producer_acks=-1,
         broker_session_timeout=session_timeout,

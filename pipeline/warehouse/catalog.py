@@ -24,7 +24,8 @@ __all__ = ["CATALOG_VIEWS", "publish_catalog"]
 #: Python package, and the catalog holds only views, so nothing newer is needed.
 _STORAGE_VERSION = "v1.0.0"
 
-#: View name → SQL file under ``sql/catalog``; built in this order.
+#: View name → SQL file under ``sql/catalog``; built in this order, after the lake views
+#: (``lake_<table>``, from ``sql/lake``: each table's rows deduplicated).
 CATALOG_VIEWS = ("identities", "sessions", "events", "defined_events")
 
 
@@ -32,15 +33,16 @@ def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
     """Build the catalog's views in a temp file and atomically replace ``warehouse_path``."""
     for table, (_, schema) in TABLES.items():
         lake.ensure_table(table, schema)
-    globs = {f"{table}_glob": lake.glob(table) for table in TABLES}
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = warehouse_path.with_name(f".{warehouse_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
+            for table in TABLES:
+                con.execute(render_sql(f"lake/{table}", source=lake.glob(table)))
             for view in CATALOG_VIEWS:
-                con.execute(render_sql(f"catalog/{view}", **globs))
+                con.execute(render_sql(f"catalog/{view}"))
             con.execute("CHECKPOINT")
         finally:
             con.close()

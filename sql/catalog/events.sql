@@ -1,17 +1,10 @@
--- events: one row per event_id. The lake may hold the same event more than once (a sink
--- replay after a crash, a client retry); the earliest-received copy wins, so counts never
--- double. person_id is re-attributed through the identity ledger: a device's anonymous
--- person and an aliased user follow their link/alias edges (the earliest edge per person,
+-- events: one row per event_id (lake_events keeps the earliest-received copy of each), so
+-- counts never double. person_id is re-attributed through the identity ledger: a device's
+-- anonymous person and an aliased user follow their link/alias edges (the earliest edge per person,
 -- transitively) to the person they became, so history before an identify joins the user.
 CREATE OR REPLACE VIEW events AS
-WITH RECURSIVE lake AS (
-    SELECT * FROM read_parquet({{events_glob}}, union_by_name = true)
-),
-
-deduplicated AS (
-    SELECT *
-    FROM lake
-    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1
+WITH RECURSIVE deduplicated AS (
+    SELECT * FROM lake_events
 ),
 
 merges AS (

@@ -35,7 +35,9 @@ def test_sql_literals_cannot_break_out() -> None:
     assert sql_string_literal("it's") == "'it''s'"
     with pytest.raises(ValueError):
         sql_string_literal("a\0b")
-    sql = render_sql("catalog/events", events_glob="/tmp/x'; DROP TABLE y; --/*.parquet")
+    sql = render_sql("lake/events", source="/tmp/x'; DROP TABLE y; --/*.parquet")
     assert "'/tmp/x''; DROP TABLE y; --/*.parquet'" in sql
-    with pytest.raises(KeyError, match="events_glob"):
-        render_sql("catalog/events")
+    listed = render_sql("lake/events", source=["/a/1.parquet", "/a/it's.parquet"])
+    assert "['/a/1.parquet', '/a/it''s.parquet']" in listed
+    with pytest.raises(KeyError, match="source"):
+        render_sql("lake/events")
