@@ -99,6 +99,7 @@ def run_worker_role(settings: Settings) -> None:
 def run_sink(settings: Settings) -> None:
     """Run the Parquet sink; publishes the analysts' catalog first."""
     from pipeline.warehouse.catalog import publish_catalog
+    from pipeline.warehouse.compact import CompactionPolicy, Compactor
     from pipeline.warehouse.lake import Lake
     from pipeline.warehouse.sink import EventSink
 
@@ -116,5 +117,13 @@ def run_sink(settings: Settings) -> None:
     serve_metrics(registry, settings.metrics_host, settings.sink_metrics_port)
     sink = EventSink(settings, bootstrap, lake, SinkMetrics.create(registry))
     print(f"autocap sink: writing stage 1's topics to {lake.root}", flush=True)
+    if settings.compact_interval_s > 0:
+        compactor = Compactor(lake, CompactionPolicy(grace_s=settings.compact_grace_s))
+        threading.Thread(
+            target=compactor.run,
+            args=(stop, settings.compact_interval_s),
+            name="autocap-compactor",
+            daemon=True,
+        ).start()
     sink.run(stop)
     print("autocap sink: stopped", file=sys.stderr, flush=True)

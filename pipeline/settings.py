@@ -173,6 +173,17 @@ class Settings:
     sink_batch_max_seconds: float = field(
         default=1.0, metadata=_doc("...or when its oldest buffered row is this old.", low=0.05)
     )
+    compact_interval_s: float = field(
+        default=30.0,
+        metadata=_doc("How often the sink merges small lake files (0 = never).", low=0.0),
+    )
+    compact_grace_s: float = field(
+        default=120.0,
+        metadata=_doc(
+            "Merged-away lake files stay this long for queries that already listed them.",
+            low=0.0,
+        ),
+    )
     session_inactivity_minutes: float = field(
         default=30.0, metadata=_doc("A session ends after this long without events.", low=0.01)
     )
