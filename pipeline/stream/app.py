@@ -75,13 +75,15 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     """Build stage 1: ``raw`` → identity and sessions → ``enriched`` (keyed by person_id),
     ``identities`` and ``sessions``."""
     session_timeout = settings.consumer_session_timeout_s
+    # One folder per worker: RocksDB locks its files, and workers on one host differ by
+    # their metrics port.
+    datadir = settings.data_dir / "worker" / str(settings.worker_metrics_port)
+    datadir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         settings.group_id("stream"),
         broker=f"kafka://{bootstrap}",
         store=f"{settings.worker_store}://",
-        # One folder per worker: RocksDB locks its files, and workers on one host differ
-        # by their metrics port.
-        datadir=str(settings.data_dir / "worker" / str(settings.worker_metrics_port)),
+        datadir=str(datadir),
         processing_guarantee="exactly_once" if settings.kafka_idempotence else "at_least_once",
         producer_acks=-1,
         broker_session_timeout=session_timeout,
