@@ -98,7 +98,7 @@ def run_worker_role(settings: Settings) -> None:
 
 def run_sink(settings: Settings) -> None:
     """Run the Parquet sink; publishes the analysts' catalog first."""
-    from pipeline.warehouse.catalog import publish_catalog
+    from pipeline.warehouse.catalog import CatalogPublisher
     from pipeline.warehouse.compact import CompactionPolicy, Compactor
     from pipeline.warehouse.lake import Lake
     from pipeline.warehouse.sink import EventSink
@@ -112,13 +112,15 @@ def run_sink(settings: Settings) -> None:
     bootstrap = connect(settings)
     stop = _stop_on_signals()
     lake = Lake(settings.lake_dir)
-    publish_catalog(settings.warehouse_path, lake)
+    publisher = CatalogPublisher(settings.warehouse_path, lake, settings.catalog_refresh_s)
+    publisher.publish()
     registry = CollectorRegistry()
     serve_metrics(registry, settings.metrics_host, settings.sink_metrics_port)
-    sink = EventSink(settings, bootstrap, lake, SinkMetrics.create(registry))
+    sink = EventSink(settings, bootstrap, lake, SinkMetrics.create(registry), publisher)
     print(f"autocap sink: writing stage 1's topics to {lake.root}", flush=True)
     if settings.compact_interval_s > 0:
-        compactor = Compactor(lake, CompactionPolicy(grace_s=settings.compact_grace_s))
+        policy = CompactionPolicy(grace_s=settings.compact_grace_s)
+        compactor = Compactor(lake, publisher, policy)
         threading.Thread(
             target=compactor.run,
             args=(stop, settings.compact_interval_s),

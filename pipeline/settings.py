@@ -173,6 +173,13 @@ class Settings:
     sink_batch_max_seconds: float = field(
         default=1.0, metadata=_doc("...or when its oldest buffered row is this old.", low=0.05)
     )
+    catalog_refresh_s: float = field(
+        default=1.0,
+        metadata=_doc(
+            "The sink republishes warehouse.duckdb at most this often when new files landed.",
+            low=0.0,
+        ),
+    )
     compact_interval_s: float = field(
         default=30.0,
         metadata=_doc("How often the sink merges small lake files (0 = never).", low=0.0),

@@ -4,11 +4,19 @@ A DuckDB file open for writing cannot be opened by anyone else, so no process ke
 analysts' file open: the catalog is built in a temporary file, checkpointed, closed, fsynced
 and renamed over the old one. Analysts who already opened the old file keep reading it; the
 next connection sees the new one. Never a lock error.
+
+The views name the lake's live files explicitly (``Lake.live_files``), so the catalog is
+republished when files appear (the sink, at most every ``AUTOCAP_CATALOG_REFRESH_S``) or
+are merged away (the compactor).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -18,7 +26,7 @@ from pipeline.sqlfiles import render_sql
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
 
-__all__ = ["CATALOG_VIEWS", "publish_catalog"]
+__all__ = ["CATALOG_VIEWS", "CatalogPublisher", "publish_catalog"]
 
 #: Oldest DuckDB able to open the catalog: the `duckdb` CLI and BI tools often lag the
 #: Python package, and the catalog holds only views, so nothing newer is needed.
@@ -30,17 +38,30 @@ CATALOG_VIEWS = ("identities", "sessions", "events", "defined_events")
 
 
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
-    """Build the catalog's views in a temp file and atomically replace ``warehouse_path``."""
+    """Build the catalog's views in a temp file and atomically replace ``warehouse_path``.
+
+    Publishers in several processes (``autocap up``, the sink, the compactor) take turns
+    under a lock file, so the newest listing of the lake always lands last.
+    """
     for table, (_, schema) in TABLES.items():
         lake.ensure_table(table, schema)
     warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = warehouse_path.with_name(f".{warehouse_path.name}.lock")
+    with lock.open("a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        _build(warehouse_path, lake)
+    return warehouse_path
+
+
+def _build(warehouse_path: Path, lake: Lake) -> None:
     tmp = warehouse_path.with_name(f".{warehouse_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
             for table in TABLES:
-                con.execute(render_sql(f"lake/{table}", source=lake.glob(table)))
+                files = [str(path) for path in lake.live_files(table)]
+                con.execute(render_sql(f"lake/{table}", source=files))
             for view in CATALOG_VIEWS:
                 con.execute(render_sql(f"catalog/{view}"))
             con.execute("CHECKPOINT")
@@ -53,4 +74,43 @@ def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
         tmp.unlink(missing_ok=True)
         Path(str(tmp) + ".wal").unlink(missing_ok=True)
         raise
-    return warehouse_path
+
+
+class CatalogPublisher:
+    """Republishes the catalog when the lake changed, at most every ``min_interval_s``.
+
+    Thread-safe: the sink's loop and the compactor's thread share one.
+    """
+
+    def __init__(
+        self,
+        warehouse_path: Path,
+        lake: Lake,
+        min_interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.warehouse_path = warehouse_path
+        self.lake = lake
+        self.min_interval_s = min_interval_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._changed = False
+        self._last = -float("inf")
+
+    def changed(self) -> None:
+        """New files are durable: the next ``publish_if_due`` lists them."""
+        self._changed = True
+
+    def publish_if_due(self) -> bool:
+        """Publish if something changed and the last publish is old enough."""
+        if not self._changed or self._clock() - self._last < self.min_interval_s:
+            return False
+        self.publish()
+        return True
+
+    def publish(self) -> None:
+        """Publish now."""
+        with self._lock:
+            self._changed = False
+            publish_catalog(self.warehouse_path, self.lake)
+            self._last = self._clock()

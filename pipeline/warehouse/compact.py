@@ -3,16 +3,15 @@
 The sink writes a file per batch (one a second under steady traffic), and every query
 opens every file, so small files pile up into slow queries. The compactor merges a table's
 small files with the table's own dedup rule (``sql/lake/<table>.sql``, the same file the
-analysts' views run), writes the result like any lake file (temp, fsync, rename), and only
-then retires the inputs.
+analysts' views run), writes the result like any lake file (temp, fsync, rename), retires
+the inputs and republishes the catalog, which from then on names the merged file instead.
 
 Readers never see an error or a double count:
-- between the merged file's rename and the inputs' removal both exist, and every view
-  already collapses duplicates by the same rule;
-- a retired input is deleted only after a grace period, so a query that listed the folder
-  just before the merge can still open it.
-A crash between the two steps leaves both; the next round merges them again (the rule
-keeps one copy), so compaction always converges.
+- until the catalog is republished it names only the inputs; after, only the merged file;
+- a retired input is deleted only after a grace period, so a query that started on the
+  previous catalog can still open it.
+A crash between writing and retiring leaves both live; every view collapses the duplicates
+by the same rule, and the next round merges them again, so compaction always converges.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from pathlib import Path
 import duckdb
 
 from pipeline.sqlfiles import render_sql
+from pipeline.warehouse.catalog import CatalogPublisher
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
 
@@ -46,29 +46,21 @@ class CompactionPolicy:
 
 
 @dataclass
-class _Retired:
-    path: Path
-    delete_after: float
-
-
-@dataclass
 class Compactor:
     """Merges each lake table's small files; ``run_once`` is one round over all tables."""
 
     lake: Lake
+    publisher: CatalogPublisher
     policy: CompactionPolicy = field(default_factory=CompactionPolicy)
-    clock: Callable[[], float] = time.monotonic
-    _retired: dict[Path, _Retired] = field(default_factory=dict)
+    clock: Callable[[], float] = time.time  # wall clock: retirements outlive the process
 
     def candidates(self, table: str) -> list[Path]:
-        """The table's small, live files, oldest first (the names start with a timestamp)."""
-        folder = self.lake.table_dir(table)
+        """The table's small live files, oldest first."""
+        retired = self.lake.retired(table)
         files = [
             path
-            for path in sorted(folder.glob("*.parquet"))
-            if path.name != "_schema.parquet"
-            and path not in self._retired
-            and path.stat().st_size < self.policy.small_file_bytes
+            for path in self.lake.data_files(table)
+            if path.name not in retired and path.stat().st_size < self.policy.small_file_bytes
         ]
         return files[: self.policy.max_files]
 
@@ -86,25 +78,23 @@ class Compactor:
             con.close()
         # The lake's own types (DuckDB would hand back its renditions of some of them).
         self.lake.write(table, merged.select(schema.names).cast(schema))
-        delete_after = self.clock() + self.policy.grace_s
-        for path in files:
-            self._retired[path] = _Retired(path, delete_after)
+        self.lake.retire(table, files, self.clock())
         log.info("compacted %d %s files into %d rows", len(files), table, merged.num_rows)
         return len(files)
 
     def delete_expired(self) -> int:
         """Delete retired files whose grace period is over; returns how many."""
-        now = self.clock()
-        expired = [r for r in self._retired.values() if r.delete_after <= now]
-        for retired in expired:
-            retired.path.unlink(missing_ok=True)
-            del self._retired[retired.path]
-        return len(expired)
+        older_than = self.clock() - self.policy.grace_s
+        return sum(self.lake.delete_retired(table, older_than) for table in TABLES)
 
     def run_once(self) -> dict[str, int]:
-        """One round: delete what expired, then merge every table that needs it."""
+        """One round: delete what expired, merge every table that needs it, and publish
+        the catalog if anything was merged."""
         self.delete_expired()
-        return {table: self.compact_table(table) for table in TABLES}
+        merged = {table: self.compact_table(table) for table in TABLES}
+        if any(merged.values()):
+            self.publisher.publish()
+        return merged
 
     def run(self, stop: threading.Event, interval_s: float) -> None:
         """Rounds every ``interval_s`` until ``stop``; an error is logged, not fatal (the

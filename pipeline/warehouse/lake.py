@@ -1,17 +1,25 @@
-"""The Parquet lake: files appear whole or not at all.
+"""The Parquet lake: files appear whole or not at all, and disappear only when unread.
 
 Each file is written under a temporary name, fsynced, renamed into place and the directory
 fsynced, so a reader (or a crash) never sees half a file, and a file that exists is durable
 before the sink commits the Kafka offsets it covers.
+
+Readers never list a table's folder themselves: the analysts' catalog names the *live*
+files explicitly. A file merged away by compaction is first *retired* (recorded in the
+table's ``_retired.json``), so the next catalog no longer names it, and deleted only after a
+grace period, when no query can still be reading it. (With a glob over the folder, any
+delete races a query that has just listed it; DuckDB then fails with "Cannot open file".)
 """
 
 from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -19,7 +27,9 @@ from pipeline.processes import fsync_path
 
 __all__ = ["Lake"]
 
-_TMP_SUFFIX = ".tmp"  # never matches the readers' *.parquet glob
+_TMP_SUFFIX = ".tmp"  # never a live file
+_SCHEMA_FILE = "_schema.parquet"
+_RETIRED_FILE = "_retired.json"
 
 
 class Lake:
@@ -32,20 +42,64 @@ class Lake:
         """Folder holding ``table``'s Parquet files."""
         return self.root / table
 
-    def glob(self, table: str) -> str:
-        """The glob readers use for ``table`` (absolute, so it works from any directory)."""
-        return str(self.table_dir(table).resolve() / "*.parquet")
+    def data_files(self, table: str) -> list[Path]:
+        """``table``'s data files (retired or not), oldest first: names start with a time."""
+        folder = self.table_dir(table)
+        return sorted(p for p in folder.glob("*.parquet") if p.name != _SCHEMA_FILE)
+
+    def live_files(self, table: str) -> list[Path]:
+        """What readers should read: the schema file (so a table is never an empty list)
+        and every data file not retired; absolute paths."""
+        retired = self.retired(table)
+        folder = self.table_dir(table).resolve()
+        live = [folder / p.name for p in self.data_files(table) if p.name not in retired]
+        return [folder / _SCHEMA_FILE, *live]
+
+    def retired(self, table: str) -> dict[str, float]:
+        """Retired file name → when it was retired (Unix time)."""
+        path = self.table_dir(table) / _RETIRED_FILE
+        try:
+            data = orjson.loads(path.read_bytes())
+        except FileNotFoundError:
+            return {}
+        return {str(name): float(at) for name, at in data.items()}
+
+    def retire(self, table: str, files: Iterable[Path], at: float) -> None:
+        """Record ``files`` as retired at ``at``: catalogs built from now on skip them."""
+        self._write_retired(table, self.retired(table) | {f.name: at for f in files})
+
+    def delete_retired(self, table: str, older_than: float) -> int:
+        """Delete files retired before ``older_than``; returns how many."""
+        retired = self.retired(table)
+        expired = [name for name, at in retired.items() if at < older_than]
+        for name in expired:
+            (self.table_dir(table) / name).unlink(missing_ok=True)
+            del retired[name]
+        if expired:
+            fsync_path(self.table_dir(table))
+            self._write_retired(table, retired)
+        return len(expired)
+
+    def _write_retired(self, table: str, retired: dict[str, float]) -> None:
+        final = self.table_dir(table) / _RETIRED_FILE
+        tmp = final.with_name(final.name + _TMP_SUFFIX)
+        with tmp.open("wb") as fh:
+            fh.write(orjson.dumps(retired))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+        fsync_path(final.parent)
 
     def ensure_table(self, table: str, schema: pa.Schema) -> None:
         """Create the folder and a zero-row file carrying ``schema``.
 
-        Readers' globs then always match at least one file, so views work (typed, empty)
-        before the first event arrives.
+        Readers then always have at least one file, so views work (typed, empty) before the
+        first event arrives.
         """
         folder = self.table_dir(table)
         folder.mkdir(parents=True, exist_ok=True)
-        if not (folder / "_schema.parquet").exists():
-            self._write(schema.empty_table(), folder / "_schema.parquet")
+        if not (folder / _SCHEMA_FILE).exists():
+            self._write(schema.empty_table(), folder / _SCHEMA_FILE)
 
     def write(self, table: str, data: pa.Table) -> Path:
         """Write ``data`` as a new file of ``table``; returns its final path once durable."""

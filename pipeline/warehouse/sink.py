@@ -24,6 +24,7 @@ from pipeline.deadletter import dead_letter_record
 from pipeline.metrics import SinkMetrics
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
+from pipeline.warehouse.catalog import CatalogPublisher
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES, records_to_table
 
@@ -61,11 +62,17 @@ class EventSink:
     """Consumes stage 1's output topics and writes each to its lake table (``TABLES``)."""
 
     def __init__(
-        self, settings: Settings, bootstrap: str, lake: Lake, metrics: SinkMetrics
+        self,
+        settings: Settings,
+        bootstrap: str,
+        lake: Lake,
+        metrics: SinkMetrics,
+        publisher: CatalogPublisher,
     ) -> None:
         self.settings = settings
         self.lake = lake
         self.metrics = metrics
+        self.publisher = publisher
         self.tables = {
             settings.topic(topic): (table, schema) for table, (topic, schema) in TABLES.items()
         }
@@ -105,7 +112,9 @@ class EventSink:
                     self._buffer.extend(records)
                 if self._due():
                     self.flush()
+                self.publisher.publish_if_due()
             self.flush()
+            self.publisher.publish_if_due()
         finally:
             self._consumer.close()
             self._producer.close(timeout=5)
@@ -134,6 +143,7 @@ class EventSink:
             data = self._to_arrow(table, table_rows)
             if data.num_rows:
                 self.lake.write(table, data)
+                self.publisher.changed()
                 self.metrics.rows_written.labels(table).inc(data.num_rows)
                 self.metrics.files_written.labels(table).inc()
         self._producer.flush(timeout=10)  # dead letters durable before their offsets commit

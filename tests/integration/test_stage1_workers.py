@@ -62,7 +62,6 @@ def _batch(events: list[dict[str, Any]], rules: SessionRules) -> dict[str, tuple
     return expected
 
 
-@pytest.mark.slow  # known flaky (about 1 run in 9 loses outputs after the kill): see README
 @pytest.mark.timeout(240)
 def test_two_workers_one_killed_match_the_batch_recomputation(
     broker: EmbeddedBroker, make_settings

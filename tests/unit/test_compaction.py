@@ -7,7 +7,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
-from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.catalog import CatalogPublisher, publish_catalog
 from pipeline.warehouse.compact import CompactionPolicy, Compactor
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.query import run_query
@@ -56,7 +56,15 @@ def _lake_with_small_files(tmp_path: Path) -> tuple[Lake, Path]:
         rows = [_event(n, f"2026-11-23T10:00:{f:02d}.000Z") for n in range(f * 5, f * 5 + 6)]
         lake.write("events", records_to_table(rows, EVENT_SCHEMA))
         lake.write("sessions", records_to_table([_session(f % 5 + 1)], SESSION_SCHEMA))
+    publish_catalog(warehouse, lake)
     return lake, warehouse
+
+
+def _compactor(
+    lake: Lake, warehouse: Path, clock: _Clock | None = None, **policy: float
+) -> Compactor:
+    publisher = CatalogPublisher(warehouse, lake, min_interval_s=0)
+    return Compactor(lake, publisher, CompactionPolicy(**policy), clock=clock or _Clock())  # type: ignore[arg-type]
 
 
 def _answers(warehouse: Path) -> tuple[object, ...]:
@@ -76,11 +84,13 @@ def test_compaction_merges_small_files_and_every_view_answers_the_same(tmp_path:
     before = _answers(warehouse)
     assert len(before[0]) == 51  # type: ignore[arg-type]
     clock = _Clock()
-    compactor = Compactor(lake, CompactionPolicy(min_files=4, grace_s=60), clock=clock)
+    compactor = _compactor(lake, warehouse, clock, min_files=4, grace_s=60)
 
     assert compactor.run_once() == {"events": 10, "sessions": 10, "identities": 0}
-    # Inside the grace period the inputs are still there for queries that listed them...
+    # The new catalog names the merged file only; inside the grace period the inputs are
+    # still on disk for queries that started on the previous catalog...
     assert len(_files(lake, "events")) == 11
+    assert len(lake.live_files("events")) == 2  # the schema file and the merged one
     assert _answers(warehouse) == before
     # ...and are not merged a second time.
     assert compactor.run_once() == {"events": 0, "sessions": 0, "identities": 0}
@@ -99,19 +109,23 @@ def test_compaction_merges_small_files_and_every_view_answers_the_same(tmp_path:
 def test_a_crash_between_merge_and_retire_converges(tmp_path: Path) -> None:
     lake, warehouse = _lake_with_small_files(tmp_path)
     before = _answers(warehouse)
-    Compactor(lake, CompactionPolicy(min_files=4)).run_once()
-    # The process died: a new compactor knows nothing of the retired inputs.
-    again = Compactor(lake, CompactionPolicy(min_files=4, grace_s=0))
-    assert again.run_once()["events"] == 11  # the merged file and its inputs, merged again
-    again.delete_expired()
+    inputs = _files(lake, "events")
+    # The process died after writing the merged file, before retiring its inputs.
+    compactor = _compactor(lake, warehouse, min_files=4, grace_s=0)
+    lake.write("events", pq.read_table(inputs[0]))
+    publish_catalog(warehouse, lake)  # both live: the views still count each event once
+    assert _answers(warehouse) == before
+    assert compactor.run_once()["events"] == 11  # everything merged again
+    compactor.clock.now += 1  # type: ignore[attr-defined]
+    compactor.delete_expired()
     assert len(_files(lake, "events")) == 1
     assert _answers(warehouse) == before
 
 
 def test_too_few_small_files_are_left_alone(tmp_path: Path) -> None:
-    lake, _ = _lake_with_small_files(tmp_path)
-    assert Compactor(lake, CompactionPolicy(min_files=11)).run_once()["events"] == 0
-    big = Compactor(lake, CompactionPolicy(min_files=2, small_file_bytes=1))
+    lake, warehouse = _lake_with_small_files(tmp_path)
+    assert _compactor(lake, warehouse, min_files=11).run_once()["events"] == 0
+    big = _compactor(lake, warehouse, min_files=2, small_file_bytes=1)
     assert big.run_once()["events"] == 0  # every file counts as large
     assert len(_files(lake, "events")) == 10
 
@@ -121,7 +135,8 @@ def test_a_reader_holding_the_old_catalog_keeps_working(tmp_path: Path) -> None:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         before = con.execute("SELECT count(*) FROM events").fetchone()
-        Compactor(lake, CompactionPolicy(min_files=4, grace_s=60)).run_once()
+        _compactor(lake, warehouse, min_files=4, grace_s=60).run_once()
+        # The connection still has the old catalog: the inputs it names are still there.
         assert con.execute("SELECT count(*) FROM events").fetchone() == before
     finally:
         con.close()

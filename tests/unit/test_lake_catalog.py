@@ -55,6 +55,7 @@ def test_events_view_collapses_replayed_event_ids(tmp_path: Path) -> None:
     lake.write("events", records_to_table([record("e1"), record("e2")]))
     # A replay after a crash writes e2 again (later), plus a new e3.
     lake.write("events", records_to_table([record("e2", "2026-11-23T10:00:05.000Z"), record("e3")]))
+    publish_catalog(tmp_path / "warehouse.duckdb", lake)  # the sink republishes after writes
     result = run_query(
         tmp_path / "warehouse.duckdb",
         "SELECT event_id, received_at, properties->>'plan' FROM events ORDER BY 1",
@@ -80,14 +81,16 @@ def test_lake_path_with_quote_is_safe(tmp_path: Path) -> None:
     lake = Lake(tmp_path / "it's a lake")
     publish_catalog(tmp_path / "warehouse.duckdb", lake)
     lake.write("events", records_to_table([record("e1")]))
+    publish_catalog(tmp_path / "warehouse.duckdb", lake)
     assert run_query(tmp_path / "warehouse.duckdb", "SELECT count(*) FROM events").rows == [(1,)]
 
 
 def test_republish_while_another_process_holds_the_catalog_open(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
     lake = Lake(tmp_path / "lake")
-    publish_catalog(warehouse, lake)
+    lake.ensure_table("events", EVENT_SCHEMA)
     lake.write("events", records_to_table([record("e1")]))
+    publish_catalog(warehouse, lake)
     reader = subprocess.Popen(
         [
             sys.executable,
@@ -106,11 +109,12 @@ def test_republish_while_another_process_holds_the_catalog_open(tmp_path: Path) 
     )
     assert reader.stdout is not None and reader.stdin is not None
     assert reader.stdout.readline().strip() == "1"
-    publish_catalog(warehouse, lake)  # swap while the other process has the file open
     lake.write("events", records_to_table([record("e2")]))
+    publish_catalog(warehouse, lake)  # swap while the other process has the file open
     reader.stdin.write("\n")
     reader.stdin.flush()
-    assert reader.stdout.readline().strip() == "2"  # old catalog still reads the live lake
+    # The open connection keeps its catalog (the files it named); a new one sees e2.
+    assert reader.stdout.readline().strip() == "1"
     assert reader.wait(10) == 0
     con = duckdb.connect(str(warehouse), read_only=True)
     assert con.execute("select count(*) from events").fetchone() == (2,)
@@ -202,6 +206,7 @@ def test_events_follow_the_identity_ledger_and_sessions_keep_the_latest(tmp_path
         records_to_table([{**session, "events": 2}, {**session, "events": 5}], SESSION_SCHEMA),
     )
     warehouse = tmp_path / "warehouse.duckdb"
+    publish_catalog(warehouse, lake)
     persons = run_query(warehouse, "SELECT event_id, person_id FROM events ORDER BY 1").rows
     # Anonymous history joins the user, an alias merges, a switch merges nothing.
     assert persons == [("e1", "u:new"), ("e2", "u:new"), ("e3", "u:new"), ("e4", "a:dev2")]
@@ -226,5 +231,6 @@ def test_alias_cycles_terminate(tmp_path: Path) -> None:
             IDENTITY_SCHEMA,
         ),
     )
+    publish_catalog(tmp_path / "warehouse.duckdb", lake)
     rows = run_query(tmp_path / "warehouse.duckdb", "SELECT person_id FROM events").rows
     assert rows in ([("u:a",)], [("u:b",)])
