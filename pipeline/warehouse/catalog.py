@@ -25,7 +25,14 @@ __all__ = ["CATALOG_VIEWS", "publish_catalog"]
 _STORAGE_VERSION = "v1.0.0"
 
 #: View name → SQL file under ``sql/catalog``; built in this order.
-CATALOG_VIEWS = ("identities", "sessions", "events", "defined_events")
+CATALOG_VIEWS = (
+    "identities",
+    "sessions",
+    "lake_events",
+    "person_merges",
+    "events",
+    "defined_events",
+)
 
 
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:

@@ -35,7 +35,7 @@ def test_sql_literals_cannot_break_out() -> None:
     assert sql_string_literal("it's") == "'it''s'"
     with pytest.raises(ValueError):
         sql_string_literal("a\0b")
-    sql = render_sql("catalog/events", events_glob="/tmp/x'; DROP TABLE y; --/*.parquet")
+    sql = render_sql("catalog/lake_events", events_glob="/tmp/x'; DROP TABLE y; --/*.parquet")
     assert "'/tmp/x''; DROP TABLE y; --/*.parquet'" in sql
     with pytest.raises(KeyError, match="events_glob"):
-        render_sql("catalog/events")
+        render_sql("catalog/lake_events")
