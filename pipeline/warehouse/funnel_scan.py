@@ -2,8 +2,8 @@
 
 An *entry* is one (group, timestamp in ms, code) triple: code ``1..n`` is a funnel step (an
 event matching two steps gives two entries), ``0`` any other event (strict mode only) and
-``-1`` an exclusion event. Entries arrive sorted by group, then time, then code descending,
-so at equal timestamps later steps come first: a step can never chain from a step at the
+``-k`` the ``k``-th exclusion event. Entries arrive sorted by group, then time, then code
+descending, so at equal timestamps later steps come first: a step can never chain from a step at the
 same millisecond (ClickHouse's ``strict_increase``) and a same-millisecond step 1 cannot
 overwrite the attempt a later step is about to extend.
 
@@ -29,7 +29,6 @@ I64 = npt.NDArray[np.int64]
 NONE = np.iinfo(np.int64).min  # "no valid chain ends here"
 
 OTHER = 0
-EXCLUDED = -1
 
 
 @dataclass(frozen=True)
@@ -82,10 +81,10 @@ def _range_max(values: I64, lo: I64, hi: I64) -> I64:
     return out
 
 
-def _latest_before(group: I64, ts: I64, code: npt.NDArray[np.int8], span: int) -> I64:
-    """For each entry: the time of its group's latest exclusion strictly before it."""
+def _latest_before(group: I64, ts: I64, code: npt.NDArray[np.int8], span: int, which: int) -> I64:
+    """For each entry: the time of its group's latest ``which`` event strictly before it."""
     key = _packed(group, ts, span)
-    excl = key[code == EXCLUDED]
+    excl = key[code == which]
     idx = np.searchsorted(excl, key, "left") - 1
     found = idx >= 0
     latest = np.full(key.shape, NONE, dtype=np.int64)
@@ -103,22 +102,23 @@ def ordered_scan(
     n_steps: int,
     window: int,
     step_windows: tuple[int, ...] | None = None,
-    excluded_between: tuple[int, int] | None = None,
+    excluded_between: tuple[tuple[int, int], ...] = (),
     strict: bool = False,
 ) -> ScanResult:
     """Funnel levels per group for ordered (``strict=False``) or strict mode.
 
     ``ts`` must be non-negative (callers subtract the minimum). ``step_windows[j - 2]`` bounds
-    the time from step ``j-1`` to step ``j``; ``excluded_between=(a, b)`` forbids an
-    exclusion entry strictly between consecutive steps ``j-1`` and ``j`` for ``a < j <= b``.
+    the time from step ``j-1`` to step ``j``; ``excluded_between[k - 1] = (a, b)`` forbids an
+    entry of code ``-k`` strictly between consecutive steps ``j-1`` and ``j`` for
+    ``a < j <= b``: a chain cannot pass over it.
     """
     span = int(ts.max()) + 2 if ts.size else 2
     if n_groups * span >= 2**62:
         raise OverflowError("funnel time range times group count does not fit in 64 bits")
     key = _packed(group, ts, span)
-    latest_exclusion = (
-        _latest_before(group, ts, code, span) if excluded_between is not None else None
-    )
+    latest_exclusion = [
+        _latest_before(group, ts, code, span, -k) for k in range(1, len(excluded_between) + 1)
+    ]
     first = np.full(ts.shape, NONE, dtype=np.int64)
     is1 = code == 1
     first[is1] = ts[is1]
@@ -128,10 +128,9 @@ def ordered_scan(
         lo_ts = np.full(mine.shape, -1, dtype=np.int64)
         if step_windows is not None:
             lo_ts = np.maximum(lo_ts, ts[mine] - step_windows[j - 2])
-        if latest_exclusion is not None and excluded_between is not None:
-            a, b = excluded_between
+        for (a, b), latest in zip(excluded_between, latest_exclusion, strict=True):
             if a < j <= b:
-                lo_ts = np.maximum(lo_ts, latest_exclusion[mine])
+                lo_ts = np.maximum(lo_ts, latest[mine])
         # Predecessors: same group, lo_ts <= time, and before this entry in sort order
         # (an earlier time, since same-time step j-1 entries sort after step j ones).
         prev_key = key[prev]
@@ -158,12 +157,12 @@ def _before_strict_break(
     first_step1 = np.full(n_groups, n, dtype=np.int64)
     step1 = np.flatnonzero(code == 1)
     np.minimum.at(first_step1, group[step1], step1)
-    breaks = (code == OTHER) | (code == EXCLUDED)
+    breaks = code <= OTHER
     # Has step j-1 been reached (validly) at any earlier entry of the group?
     for j in range(3, int(code.max(initial=0)) + 1):
         reached = ((code == j - 1) & (first != NONE)).astype(np.int64)
         before = np.cumsum(reached) - reached
-        before -= (np.cumsum(reached) - reached)[starts][group]
+        before -= before[starts][group]
         breaks |= (code == j) & (before == 0)
     breaks &= pos > first_step1[group]
     stop = np.full(n_groups, n, dtype=np.int64)
