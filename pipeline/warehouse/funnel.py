@@ -159,7 +159,7 @@ def _fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> pa.Tabl
         "breakdown_path": path,
     }
     try:
-        return conn.execute(load_sql("funnel/entries"), params).to_arrow_reader().read_all()
+        return conn.execute(load_sql("funnel/entries"), params).to_arrow_table()
     except duckdb.CatalogException as exc:
         raise FunnelError(
             f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
@@ -230,7 +230,7 @@ def _group_entries(
 ) -> _Grouped:
     """Groups are (entity, step-1 value) pairs; entries other than step 1 are copied into
     every group of their entity; entities without a step 1 drop out. Returns the entries
-    sorted by (group, time since ``base``, code descending), the group count, each group's
+    sorted by (group, time since ``base``, code ascending), the group count, each group's
     value and ``base``."""
     if value is None:
         value = np.zeros(entity.shape, dtype=np.int64)
@@ -256,8 +256,8 @@ def _group_entries(
             f"too many people ({pair_keys.size}) over too long a time range ({span} ms) for one "
             "funnel run: narrow it with --since/--until"
         )
-    # One int64 sort key: group, then time, then code descending (codes fit in 6 bits).
-    order = np.argsort((group * span + rel) * 64 + (31 - code.astype(np.int64)), kind="stable")
+    # One int64 sort key: group, then time, then code ascending (codes fit in 6 bits).
+    order = np.argsort((group * span + rel) * 64 + (code.astype(np.int64) + 32), kind="stable")
     return (
         group[order],
         rel[order],

@@ -1,11 +1,12 @@
-"""The funnel scan: vectorized passes over entries sorted by (group, time, step descending).
+"""The funnel scan: vectorized passes over entries sorted by (group, time, code ascending).
 
 An *entry* is one (group, timestamp in ms, code) triple: code ``1..n`` is a funnel step (an
 event matching two steps gives two entries), ``0`` any other event (strict mode only) and
 ``-k`` the ``k``-th exclusion event. Entries arrive sorted by group, then time, then code
-descending, so at equal timestamps later steps come first: a step can never chain from a step at the
-same millisecond (ClickHouse's ``strict_increase``) and a same-millisecond step 1 cannot
-overwrite the attempt a later step is about to extend.
+ascending, the order ClickHouse's ``windowFunnel`` processes same-millisecond rows in: other
+events first, then step 1, step 2... So a step never chains from a step at the same
+millisecond (``strict_increase``), and a step-``j-1`` event at the same millisecond as a
+step-``j`` event replaces the attempt that step ``j`` would have extended, which then fails.
 
 Ordered and strict modes compute, for every entry of step ``j``, ``first[j]``: the latest
 step-1 timestamp of any valid chain of steps ``1..j`` ending at that entry. Keeping only the
@@ -138,6 +139,10 @@ def ordered_scan(
         hi = np.searchsorted(prev_key, key[mine], "left")
         best = _range_max(first[prev], lo, hi)
         ok = (best != NONE) & (ts[mine] - best <= window)
+        # A valid step j-1 at the same millisecond was processed just before: its chain
+        # (ending at this very time) is the one step j meets, and it cannot extend it.
+        same = np.minimum(hi, max(prev_key.size - 1, 0))
+        ok &= ~((hi < prev_key.size) & (prev_key[same] == key[mine]))
         first[mine[ok]] = best[ok]
     valid = first != NONE
     if strict:
