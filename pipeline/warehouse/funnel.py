@@ -159,7 +159,7 @@ def _fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> pa.Tabl
         "breakdown_path": path,
     }
     try:
-        return conn.execute(load_sql("funnel/entries"), params).to_arrow_table()
+        return conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
     except duckdb.CatalogException as exc:
         raise FunnelError(
             f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
