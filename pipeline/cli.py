@@ -63,6 +63,23 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help="the SQL to run (read-only)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    funnel = sub.add_parser("funnel", parents=[common], help="count a funnel on the warehouse")
+    funnel.add_argument("--steps", required=True, help="step names, comma-separated: A,B,C")
+    funnel.add_argument("--window", required=True, help="conversion window: 30m, 1d, 7d...")
+    funnel.add_argument("--step-windows", help="per-step windows from the previous step: 1h,1d")
+    funnel.add_argument("--mode", default="ordered", help="ordered, strict or unordered")
+    funnel.add_argument("--by", default="person", help="who converts: person or account")
+    funnel.add_argument(
+        "--exclude", action="append", help="EVENT or EVENT:A-B (between steps A and B)"
+    )
+    funnel.add_argument(
+        "--breakdown", help="properties.KEY, context.KEY.KEY, traits.KEY or a column"
+    )
+    funnel.add_argument("--since", help="only events at or after this ISO time")
+    funnel.add_argument("--until", help="only events before this ISO time (also the as-of time)")
+    funnel.add_argument("--trend", help="conversion per day or week of the first step")
+    funnel.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     sub.add_parser("config", parents=[common], help="print the effective settings")
     sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
     return parser
@@ -103,6 +120,23 @@ def _cmd_query(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.warehouse.query import run_query
 
     print_result(run_query(settings.warehouse_path, args.sql), args.format)
+
+
+def _cmd_funnel(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.output import print_funnel
+    from pipeline.warehouse.funnel import run_funnel
+    from pipeline.warehouse.funnel_spec import FunnelSpec
+    from pipeline.warehouse.query import connect_readonly
+
+    keys: tuple[str, ...] = ("steps", "window", "step_windows", "mode", "by", "exclude")
+    keys += ("breakdown",)
+    keys += ("since", "until", "trend")
+    spec = FunnelSpec.from_mapping({k: getattr(args, k) for k in keys})
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        print_funnel(run_funnel(con, spec), args.format)
+    finally:
+        con.close()
 
 
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
@@ -146,6 +180,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "sink": _role("run_sink"),
     "simulate": _cmd_simulate,
     "query": _cmd_query,
+    "funnel": _cmd_funnel,
     "config": _cmd_config,
     "openapi": _cmd_openapi,
 }

@@ -12,6 +12,7 @@ __all__ = [
     "BrokerUnavailable",
     "ChildFailed",
     "ConfigError",
+    "FunnelError",
     "InvalidEvent",
     "PortInUse",
     "QueryError",
@@ -62,3 +63,9 @@ class InvalidEvent(AutocapError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.rule = rule
+
+
+class FunnelError(AutocapError):
+    """A funnel definition is invalid (steps, window, mode, property...)."""
+
+    exit_code = 2

@@ -12,9 +12,10 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.warehouse.funnel import FunnelResult, StepResult
 from pipeline.warehouse.query import QueryResult
 
-__all__ = ["print_result"]
+__all__ = ["print_funnel", "print_result"]
 
 
 def _plain(value: Any) -> Any:
@@ -39,3 +40,51 @@ def print_result(result: QueryResult, fmt: str) -> None:
         for row in result.rows:
             table.add_row(*("NULL" if v is None else str(v) for v in row))
         Console().print(table)
+
+
+_STEP_COLUMNS = (
+    "step",
+    "count",
+    "conversion_from_previous",
+    "conversion_from_first",
+    "dropped",
+    "in_flight",
+    "median_time_to_convert_s",
+)
+
+
+def _step_rows(label: str | None, steps: list[StepResult]) -> list[tuple[Any, ...]]:
+    return [(label, *(getattr(s, c) for c in _STEP_COLUMNS)) for s in steps]
+
+
+def print_funnel(result: FunnelResult, fmt: str) -> None:
+    """Print a funnel: JSON (``FunnelResult.to_json``), CSV (one row per step and group,
+    ``group`` empty for the whole funnel) or tables."""
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(result.to_json(), default=str).decode() + "\n")
+        return
+    groups = [(None, result.steps)] + [(g.value, g.steps) for g in result.breakdown]
+    groups += [(g.value, g.steps) for g in result.trend]
+    rows = [row for label, steps in groups for row in _step_rows(label, steps)]
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(("group", *_STEP_COLUMNS))
+        writer.writerows(rows)
+        return
+    spec = result.spec
+    table = Table(
+        "group",
+        *_STEP_COLUMNS,
+        caption=(
+            f"{spec.mode} funnel by {spec.by}, window {spec.window_ms / 1000:g} s, as of "
+            f"{result.as_of.isoformat()}; time to convert (s): "
+            + ", ".join(
+                f"{k} {v:.1f}" for k, v in result.time_to_convert_s.items() if v is not None
+            )
+        ),
+    )
+    for row in rows:
+        table.add_row(
+            *("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
+        )
+    Console().print(table)

@@ -33,8 +33,9 @@ __all__ = ["CATALOG_VIEWS", "CatalogPublisher", "publish_catalog"]
 _STORAGE_VERSION = "v1.0.0"
 
 #: View name → SQL file under ``sql/catalog``; built in this order, after the lake views
-#: (``lake_<table>``, from ``sql/lake``: each table's rows deduplicated).
-CATALOG_VIEWS = ("identities", "sessions", "events", "defined_events")
+#: (``lake_<table>``, from ``sql/lake``: each table's rows deduplicated; and
+#: ``lake_events_raw``, every copy, for engines that filter before deduplicating).
+CATALOG_VIEWS = ("identities", "sessions", "person_merges", "events", "defined_events")
 
 
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:

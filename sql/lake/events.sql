@@ -1,8 +1,12 @@
--- lake_events: the events table's Parquet files, one row per event_id. The lake may hold
--- the same event more than once (a sink replay after a crash, a client retry, a compaction
--- not yet cleaned up); the earliest-received copy wins. The compactor runs this same file
--- over the files it merges, so compacted and uncompacted data answer alike.
+-- lake_events_raw: every row of the events table's files as written, duplicates included
+-- (a sink replay after a crash, a client retry, a compaction not yet cleaned up). Engines
+-- that filter before deduplicating (the funnel) start here; analysts want `events`.
+CREATE OR REPLACE VIEW lake_events_raw AS
+SELECT * FROM read_parquet({{source}}, union_by_name = true);
+
+-- lake_events: one row per event_id, the earliest-received copy. The compactor runs this
+-- same file over the files it merges, so compacted and uncompacted data answer alike.
 CREATE OR REPLACE VIEW lake_events AS
 SELECT *
-FROM read_parquet({{source}}, union_by_name = true)
-QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1
+FROM lake_events_raw
+QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1;

@@ -1,0 +1,90 @@
+"""``python -m bench.warehouse``: our ordered funnel vs chdb's windowFunnel, same Parquet.
+
+Generates a seeded lake (``bench/warehouse/generate.py``) in a temp dir, publishes the
+catalog, then alternates the two engines ``--runs`` times on the same 3-step, 1-day funnel
+and prints each run's times, the medians and the ratio ours / chdb. Exit 0 when the ratio of
+medians meets ``--target``. Both must find the same number of people at each step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import chdb
+import duckdb
+
+from bench.warehouse.generate import FUNNEL_STEPS, generate_lake
+from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.funnel import run_funnel
+from pipeline.warehouse.funnel_spec import FunnelSpec
+
+
+def _chdb_counts(glob: str) -> list[int]:
+    conditions = ", ".join(f"event = '{s}'" for s in FUNNEL_STEPS)
+    names = ", ".join(f"'{s}'" for s in FUNNEL_STEPS)
+    sql = f"""
+        SELECT level, count() FROM (
+            SELECT windowFunnel(86400000, 'strict_increase')(
+                toUInt64(toUnixTimestamp64Milli(timestamp)), {conditions}) AS level
+            FROM file('{glob}', Parquet)
+            WHERE event IN ({names})
+            GROUP BY person_id)
+        GROUP BY level"""
+    per_level = dict.fromkeys(range(len(FUNNEL_STEPS) + 1), 0)
+    for line in str(chdb.query(sql, "CSV")).split():
+        level, count = line.split(",")
+        per_level[int(level)] = int(count)
+    return [sum(c for lv, c in per_level.items() if lv >= k) for k in range(1, 4)]
+
+
+def main() -> int:
+    """Run the benchmark; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m bench.warehouse")
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--target", type=float, default=0.5, help="max ratio ours / chdb")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        lake = generate_lake(root / "lake", args.events, args.persons)
+        print(
+            f"generated {args.events:,} events / {args.persons:,} persons "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
+        warehouse = publish_catalog(root / "warehouse.duckdb", lake)
+        spec = FunnelSpec.from_mapping({"steps": FUNNEL_STEPS, "window": "1d"})
+        glob = str(lake.table_dir("events").resolve() / "*.parquet")
+        ours_s, theirs_s = [], []
+        for run in range(1, args.runs + 1):
+            con = duckdb.connect(str(warehouse), read_only=True)
+            t0 = time.perf_counter()
+            ours = [s.count for s in run_funnel(con, spec).steps]
+            ours_s.append(time.perf_counter() - t0)
+            con.close()
+            t0 = time.perf_counter()
+            theirs = _chdb_counts(glob)
+            theirs_s.append(time.perf_counter() - t0)
+            if ours != theirs:
+                print(f"MISMATCH: ours {ours} chdb {theirs}")
+                return 1
+            print(
+                f"run {run}: autocap {ours_s[-1]:.3f} s, chdb {theirs_s[-1]:.3f} s, "
+                f"ratio {ours_s[-1] / theirs_s[-1]:.2f}  counts {ours}"
+            )
+        ratio = statistics.median(ours_s) / statistics.median(theirs_s)
+        print(
+            f"median: autocap {statistics.median(ours_s):.3f} s, "
+            f"chdb {statistics.median(theirs_s):.3f} s, ratio {ratio:.2f} "
+            f"(target <= {args.target})"
+        )
+        return 0 if ratio <= args.target else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

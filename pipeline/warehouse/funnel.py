@@ -1,0 +1,347 @@
+"""Funnels: how many people (or accounts) go through steps A → B → C within a window.
+
+``run_funnel(conn, spec)`` reads the matching events with ``sql/funnel/entries.sql`` (one
+lake scan, filtered by step name before deduplication), sorts them per person and runs the
+vectorized scan of ``funnel_scan``. Ordered and strict results equal ClickHouse's
+``windowFunnel(window, 'strict_increase'[, 'strict_order'])`` on the same events.
+
+Counting rules (also in the README): ``count`` of step ``k`` is the number of people whose
+best attempt reached at least step ``k``; each person counts once. A person who did not
+finish is *in flight* while the window of their latest step-1 event is still open at
+``as_of`` (``--until``, else now), otherwise *dropped*, at the step after their best one.
+Time to convert to step ``k`` is measured on the first attempt that reached it, from that
+attempt's step-1 event. Breakdowns and trends attribute an attempt to the value (or the
+period) of its step-1 event, so one person can count under several values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.errors import FunnelError
+from pipeline.sqlfiles import load_sql
+from pipeline.warehouse.funnel_scan import NONE, ScanResult, ordered_scan, unordered_scan
+from pipeline.warehouse.funnel_spec import FunnelSpec
+
+__all__ = ["FunnelResult", "GroupResult", "StepResult", "run_funnel"]
+
+_DAY_MS = 86_400_000
+_PERCENTILES = (10, 25, 50, 75, 90)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """One step's row: ``count`` people reached at least this step."""
+
+    step: str
+    count: int
+    conversion_from_previous: float | None
+    conversion_from_first: float | None
+    dropped: int
+    in_flight: int
+    median_time_to_convert_s: float | None
+
+
+@dataclass(frozen=True)
+class GroupResult:
+    """The funnel for one breakdown value or one trend period."""
+
+    value: str | None
+    steps: list[StepResult]
+    time_to_convert_s: dict[str, float | None]
+
+
+@dataclass(frozen=True)
+class FunnelResult:
+    """Everything ``autocap funnel`` prints; ``to_json()`` is the ``--format json`` shape."""
+
+    spec: FunnelSpec
+    as_of: datetime
+    steps: list[StepResult]
+    time_to_convert_s: dict[str, float | None]
+    breakdown: list[GroupResult] = field(default_factory=list)
+    trend: list[GroupResult] = field(default_factory=list)
+
+    @property
+    def converted(self) -> int:
+        """Entities that reached the last step."""
+        return self.steps[-1].count
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-ready dict: ``{"steps": [{"step": "A", "count": N, ...}], ...}``."""
+        spec = self.spec
+        out: dict[str, Any] = {
+            "steps": [s.__dict__ for s in self.steps],
+            "converted": self.converted,
+            "dropped": sum(s.dropped for s in self.steps),
+            "in_flight": sum(s.in_flight for s in self.steps),
+            "time_to_convert_s": self.time_to_convert_s,
+            "mode": spec.mode,
+            "by": spec.by,
+            "window_s": spec.window_ms / 1000,
+            "as_of": self.as_of.isoformat(),
+        }
+        if spec.breakdown:
+            out["breakdown"] = [_group_json(g, "value") for g in self.breakdown]
+        if spec.trend:
+            out["trend"] = [_group_json(g, "period") for g in self.trend]
+        return out
+
+
+def _group_json(group: GroupResult, key: str) -> dict[str, Any]:
+    return {
+        key: group.value,
+        "steps": [s.__dict__ for s in group.steps],
+        "time_to_convert_s": group.time_to_convert_s,
+    }
+
+
+def run_funnel(
+    conn: duckdb.DuckDBPyConnection, spec: FunnelSpec, now: datetime | None = None
+) -> FunnelResult:
+    """Run ``spec`` on the catalog behind ``conn`` (read-only is enough).
+
+    ``now`` decides who is still in flight when ``spec.until`` is not set (default: the
+    current time, read here at the boundary).
+    """
+    as_of = spec.until or now or datetime.now(UTC)
+    entries = _fetch_entries(conn, spec)
+    entity = np.asarray(
+        pc.dictionary_encode(entries["entity"]).combine_chunks().indices, dtype=np.int64
+    )
+    ts = np.asarray(entries["ts"], dtype=np.int64)
+    code = np.asarray(entries["code"], dtype=np.int8)
+    as_of_ms = int(as_of.timestamp() * 1000)
+    overall = _funnel(spec, entity, ts, code, None, as_of_ms).get(0) or _empty(spec)
+    result = FunnelResult(spec, as_of, overall.steps, overall.time_to_convert_s)
+    if spec.breakdown or spec.trend:
+        if spec.trend:
+            labels, values = _periods(ts, code, spec.trend)
+        else:
+            column = entries["breakdown_value"]
+            encoded = pc.dictionary_encode(column.combine_chunks())
+            labels = [str(v) for v in encoded.dictionary.to_pylist()] + ["(none)"]
+            idx = encoded.indices.fill_null(len(labels) - 1)
+            values = np.asarray(idx, dtype=np.int64)
+        groups = _by_value(spec, entity, ts, code, values, labels, as_of_ms)
+        if spec.trend:
+            groups.sort(key=lambda g: g.value or "")
+            return FunnelResult(spec, as_of, result.steps, result.time_to_convert_s, trend=groups)
+        groups.sort(key=lambda g: (-g.steps[0].count, g.value or ""))
+        return FunnelResult(spec, as_of, result.steps, result.time_to_convert_s, breakdown=groups)
+    return result
+
+
+def _empty(spec: FunnelSpec) -> _Counted:
+    steps = [StepResult(step, 0, None, None, 0, 0, None) for step in spec.steps]
+    return _Counted(steps, {**{f"p{p}": None for p in _PERCENTILES}, "mean": None})
+
+
+def _fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> pa.Table:
+    source, path = spec.breakdown_source
+    params = {
+        "steps": list(spec.steps),
+        "exclusions": [e.event for e in spec.exclusions],
+        "simple_steps": len(set(spec.steps)) == len(spec.steps),
+        "strict": spec.mode == "strict",
+        "since": spec.since,
+        "until": spec.until,
+        "by": spec.by,
+        "breakdown_source": source,
+        "breakdown_path": path,
+    }
+    try:
+        return conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
+    except duckdb.CatalogException as exc:
+        raise FunnelError(
+            f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
+            "with this autocap version (`autocap up` or `autocap sink` does)"
+        ) from None
+
+
+def _periods(
+    ts: npt.NDArray[np.int64], code: npt.NDArray[np.int8], trend: str
+) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """Period of each step-1 entry (day, or ISO week starting Monday), as label indexes."""
+    days = ts // _DAY_MS
+    if trend == "week":
+        days = (days + 3) // 7 * 7 - 3  # 1970-01-01 was a Thursday
+    starts, values = np.unique(
+        np.where(code == 1, days, days[code == 1].min(initial=np.iinfo(np.int64).max)),
+        return_inverse=True,
+    )
+    labels = [datetime.fromtimestamp(int(d) * 86_400, UTC).date().isoformat() for d in starts]
+    return labels, values.astype(np.int64)
+
+
+@dataclass(frozen=True)
+class _Counted:
+    steps: list[StepResult]
+    time_to_convert_s: dict[str, float | None]
+
+
+def _funnel(
+    spec: FunnelSpec,
+    entity: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64] | None,
+    as_of_ms: int,
+) -> dict[int, _Counted]:
+    """Count the funnel per value, one group per entity (and step-1 value)."""
+    group, rel, code, n_groups, group_value, base = _group_entries(entity, ts, code, value)
+    scan = _scan(spec, group, rel, code, n_groups)
+    # The latest attempt start per group (any step in unordered mode) decides in flight.
+    starts = code >= 1 if spec.mode == "unordered" else code == 1
+    latest = np.full(n_groups, np.iinfo(np.int64).min // 2, dtype=np.int64)
+    np.maximum.at(latest, group[starts], rel[starts])
+    return _tally(spec, scan, latest, as_of_ms - base, group_value)
+
+
+def _by_value(
+    spec: FunnelSpec,
+    entity: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64],
+    labels: list[str],
+    as_of_ms: int,
+) -> list[GroupResult]:
+    counted = _funnel(spec, entity, ts, code, value, as_of_ms)
+    return [GroupResult(labels[v], c.steps, c.time_to_convert_s) for v, c in counted.items()]
+
+
+_Grouped = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int, Any, int]
+
+
+def _group_entries(
+    entity: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64] | None,
+) -> _Grouped:
+    """Groups are (entity, step-1 value) pairs; entries other than step 1 are copied into
+    every group of their entity; entities without a step 1 drop out. Returns the entries
+    sorted by (group, time since ``base``, code ascending), the group count, each group's
+    value and ``base``."""
+    if value is None:
+        value = np.zeros(entity.shape, dtype=np.int64)
+    firsts = code == 1
+    n_values = int(value.max(initial=0)) + 1
+    pair_keys = np.unique(entity[firsts] * n_values + value[firsts])
+    pair_entity = pair_keys // n_values
+    # Step-1 entries: their own pair; the others: one copy per pair of their entity.
+    lo = np.searchsorted(pair_entity, entity, "left")
+    hi = np.searchsorted(pair_entity, entity, "right")
+    copies = np.where(firsts, 1, hi - lo)
+    own = np.searchsorted(pair_keys, entity * n_values + value)
+    start = np.where(firsts, own, lo)
+    rows = np.repeat(np.arange(entity.size), copies)
+    offset = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
+    group = (np.repeat(start, copies) + offset).astype(np.int64)
+    ts, code = ts[rows], code[rows]
+    base = int(ts.min()) if ts.size else 0
+    rel = ts - base
+    span = int(rel.max(initial=0)) + 1
+    if pair_keys.size * span * 64 >= 2**62:
+        raise FunnelError(
+            f"too many people ({pair_keys.size}) over too long a time range ({span} ms) for one "
+            "funnel run: narrow it with --since/--until"
+        )
+    # One int64 sort key: group, then time, then code ascending (codes fit in 6 bits).
+    order = np.argsort((group * span + rel) * 64 + (code.astype(np.int64) + 32), kind="stable")
+    return (
+        group[order],
+        rel[order],
+        code[order],
+        int(pair_keys.size),
+        pair_keys % n_values,
+        base,
+    )
+
+
+def _scan(
+    spec: FunnelSpec,
+    group: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    n_groups: int,
+) -> ScanResult:
+    n = len(spec.steps)
+    if spec.mode == "unordered":
+        return unordered_scan(group, ts, code, n_groups, n, spec.window_ms)
+    return ordered_scan(
+        group,
+        ts,
+        code,
+        n_groups,
+        n,
+        spec.window_ms,
+        step_windows=spec.step_windows_ms,
+        excluded_between=tuple((e.after, e.before) for e in spec.exclusions),
+        strict=spec.mode == "strict",
+    )
+
+
+def _tally(
+    spec: FunnelSpec,
+    scan: ScanResult,
+    latest_start: npt.NDArray[np.int64],
+    as_of_rel: int,
+    group_value: npt.NDArray[np.int64],
+) -> dict[int, _Counted]:
+    """Per value: step counts, drop-off split into dropped and in flight, time to convert."""
+    n = len(spec.steps)
+    out: dict[int, _Counted] = {}
+    open_window = latest_start + spec.window_ms > as_of_rel
+    for v in np.unique(group_value):
+        mine = group_value == v
+        level = scan.level[mine].astype(np.int64)
+        in_flight = open_window[mine] & (level < n)
+        counts = [int((level >= k).sum()) for k in range(1, n + 1)]
+        steps = []
+        for k in range(1, n + 1):
+            stuck = level == k - 1
+            durations = _durations(scan, mine, k)
+            steps.append(
+                StepResult(
+                    step=spec.steps[k - 1],
+                    count=counts[k - 1],
+                    conversion_from_previous=_ratio(counts[k - 1], counts[k - 2])
+                    if k > 1
+                    else (1.0 if counts[0] else None),
+                    conversion_from_first=_ratio(counts[k - 1], counts[0]),
+                    dropped=int((stuck & ~in_flight).sum()) if k > 1 else 0,
+                    in_flight=int((stuck & in_flight).sum()) if k > 1 else 0,
+                    median_time_to_convert_s=(
+                        float(np.median(durations)) / 1000 if k > 1 and durations.size else None
+                    ),
+                )
+            )
+        final = _durations(scan, mine, n)
+        ttc: dict[str, float | None] = {
+            f"p{p}": (float(np.percentile(final, p)) / 1000 if final.size else None)
+            for p in _PERCENTILES
+        }
+        ttc["mean"] = float(final.mean()) / 1000 if final.size else None
+        out[int(v)] = _Counted(steps, ttc)
+    return out
+
+
+def _durations(scan: ScanResult, mine: npt.NDArray[np.bool_], k: int) -> npt.NDArray[np.int64]:
+    reached, started = scan.reached_at[k - 1][mine], scan.started_at[k - 1][mine]
+    ok = reached != NONE
+    durations: npt.NDArray[np.int64] = (reached[ok] - started[ok]).astype(np.int64)
+    return durations
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return round(part / whole, 6) if whole else None

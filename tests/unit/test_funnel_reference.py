@@ -1,0 +1,141 @@
+"""What windowFunnel cannot check: unordered mode, exclusions and per-step windows against a
+brute-force reference over every chain; the spec's errors; the real CLI."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.errors import FunnelError
+from pipeline.warehouse.funnel_scan import ordered_scan, unordered_scan
+from pipeline.warehouse.funnel_spec import FunnelSpec
+from tests.unit.funnel_lake import build_lake
+
+N = 3
+W = 1000
+
+
+def people(seed: int, count: int = 120) -> list[list[tuple[int, int]]]:
+    """Per person: (time, code) events; code 1..3 a step, -1 the exclusion event."""
+    rng = random.Random(seed)
+    return [
+        [(rng.randrange(0, 3000, 100), rng.choice([1, 2, 3, -1])) for _ in range(rng.randint(1, 7))]
+        for _ in range(count)
+    ]
+
+
+def scan_input(groups: list[list[tuple[int, int]]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rows = sorted((g, t, c) for g, events in enumerate(groups) for t, c in events)
+    arr = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return arr[:, 0].copy(), arr[:, 1].copy(), arr[:, 2].astype(np.int8)
+
+
+def brute_ordered(events, step_windows=None, excluded=None) -> int:
+    """Deepest chain: strictly increasing times within W of step 1, per-step windows from
+    the previous step, no exclusion strictly between consecutive steps a < j <= b."""
+    best = 0
+    excl = [t for t, c in events if c == -1]
+    for k in range(1, N + 1):
+        pools = [[t for t, c in events if c == j] for j in range(1, k + 1)]
+        for chain in itertools.product(*pools):
+            ok = all(chain[i] < chain[i + 1] for i in range(k - 1)) and chain[-1] - chain[0] <= W
+            if ok and step_windows:
+                ok = all(chain[i + 1] - chain[i] <= step_windows[i] for i in range(k - 1))
+            if ok and excluded:
+                a, b = excluded
+                ok = not any(
+                    chain[j - 2] < x < chain[j - 1]
+                    for j in range(a + 1, min(b, k) + 1)
+                    for x in excl
+                )
+            if ok:
+                best = max(best, k)
+    return best
+
+
+def brute_unordered(events) -> int:
+    steps = [(t, c) for t, c in events if c >= 1]
+    return max((len({c for t, c in steps if t0 <= t <= t0 + W}) for t0, _ in steps), default=0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_exclusions_and_step_windows_match_brute_force(seed: int) -> None:
+    groups = people(seed)
+    g, t, c = scan_input(groups)
+    for kwargs in (
+        {"excluded_between": ((1, 3),)},
+        {"excluded_between": ((2, 3),)},
+        {"step_windows": (300, 500)},
+        {"step_windows": (300, 500), "excluded_between": ((1, 2),)},
+    ):
+        result = ordered_scan(g, t, c, len(groups), N, W, **kwargs)
+        sw = kwargs.get("step_windows")
+        ex = kwargs.get("excluded_between", (None,))[0]
+        expected = [brute_ordered(e, sw, ex) for e in groups]
+        assert result.level.tolist() == expected, kwargs
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_unordered_matches_brute_force(seed: int) -> None:
+    groups = people(seed)
+    g, t, c = scan_input(groups)
+    result = unordered_scan(g, t, c, len(groups), N, W)
+    assert result.level.tolist() == [brute_unordered(e) for e in groups]
+    assert 3 in result.level.tolist()
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"steps": "A", "window": "1d"}, "at least 2 steps"),
+        ({"steps": "A,B", "window": "1x"}, "bad window '1x'"),
+        ({"steps": "A,B", "window": "1d", "mode": "sideways"}, "unknown mode 'sideways'"),
+        ({"steps": "A,B", "window": "1d", "breakdown": "plan"}, "unknown property 'plan'"),
+        ({"steps": "A,B", "window": "1d", "step_windows": "1h,1h"}, "needs 1 windows"),
+        ({"steps": "A,B", "window": "1d", "exclude": "X:2-5"}, "bad exclusion"),
+        ({"steps": "A,B", "window": "1d", "mode": "unordered", "exclude": "X"}, "need an order"),
+    ],
+)
+def test_spec_errors_name_the_problem(raw: dict, message: str) -> None:
+    with pytest.raises(FunnelError, match=message):
+        FunnelSpec.from_mapping(raw)
+
+
+def test_cli_json_in_flight_dropped_and_errors(tmp_path: Path) -> None:
+    day = 86_400_000
+    build_lake(
+        tmp_path,
+        [
+            ("done", "Signed Up", 0),
+            ("done", "Activated", 1000),
+            ("done", "Paid", 5000),
+            ("gone", "Signed Up", 0),
+            ("gone", "Activated", 2000),  # window over: dropped
+            ("open", "Signed Up", 9 * day),
+            ("open", "Activated", 9 * day + 10),  # in flight
+            ("none", "Activated", 0),  # never started: not in the funnel
+        ],
+    )
+    run = [sys.executable, "-m", "pipeline", "funnel", "--data-dir", str(tmp_path)]
+    args = ["--steps", "Signed Up,Activated,Paid", "--window", "1d", "--format", "json"]
+    until = ["--until", "2026-01-10T12:00:00Z"]
+    out = subprocess.run(run + args + until, capture_output=True, text=True, check=True)
+    result = json.loads(out.stdout)
+    steps = result["steps"]
+    assert [s["count"] for s in steps] == [3, 3, 1]
+    assert (steps[2]["dropped"], steps[2]["in_flight"]) == (1, 1)
+    assert steps[2]["median_time_to_convert_s"] == 5.0
+    assert steps[1]["conversion_from_previous"] == 1.0
+    assert result["time_to_convert_s"]["p50"] == 5.0
+    bad = subprocess.run([*run, "--steps", "A", "--window", "1d"], capture_output=True, text=True)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == (
+        "autocap: error: a funnel needs at least 2 steps, got 1: --steps A,B[,C...]"
+    )
