@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
     sub.add_parser("sink", parents=[common], help="run the Parquet sink")
+    sub.add_parser(
+        "health", parents=[common], help="export consumer lag and freshness for Prometheus"
+    )
 
     simulate = sub.add_parser(
         "simulate", parents=[common], help="post simulated traffic to the collector"
@@ -144,6 +147,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "collector": _role("run_collector_role"),
     "worker": _role("run_worker_role"),
     "sink": _role("run_sink"),
+    "health": _role("run_health"),
     "simulate": _cmd_simulate,
     "query": _cmd_query,
     "config": _cmd_config,

@@ -6,7 +6,6 @@ acknowledged so one bad record never blocks a partition.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 from typing import Any
 
@@ -88,7 +87,6 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
 
     async def stage1(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            started = time.perf_counter()
             try:
                 record = decode_raw(event.value)
             except InvalidEvent as exc:
@@ -124,8 +122,6 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
             await send_sessions(out.sessions)
             person = out.enriched["person_id"]
             await enriched.send(key=str(person).encode(), value=orjson.dumps(out.enriched))
-            metrics.events_processed.labels("stage1").inc()
-            metrics.processing_seconds.labels("stage1").observe(time.perf_counter() - started)
 
     async def close_idle_sessions() -> None:
         now = utc_now()
