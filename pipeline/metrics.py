@@ -46,6 +46,7 @@ class CollectorMetrics:
     events_spooled: Counter
     events_drained: Counter
     spool_bytes: Gauge
+    spool_max_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CollectorMetrics:
@@ -105,6 +106,11 @@ class CollectorMetrics:
             spool_bytes=Gauge(
                 "autocap_collector_spool_bytes",
                 "Bytes waiting in the disk spool.",
+                registry=registry,
+            ),
+            spool_max_bytes=Gauge(
+                "autocap_collector_spool_max_bytes",
+                "Spool capacity (AUTOCAP_SPOOL_MAX_BYTES); the collector answers 503 when full.",
                 registry=registry,
             ),
         )
