@@ -21,8 +21,11 @@ if [ "${1:-}" = "--test" ]; then
     if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
         sudo=""
         [ "$(id -u)" -eq 0 ] || sudo="sudo"
-        $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
-            install -y --no-install-recommends prometheus
+        apt_install() {
+            $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+                install -y --no-install-recommends prometheus
+        }
+        apt_install || { $sudo apt-get -o DPkg::Lock::Timeout=600 update && apt_install; }
     fi
 fi
 .venv/bin/python -m pip install --quiet --editable ".${extras}"

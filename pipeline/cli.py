@@ -66,6 +66,18 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help="the SQL to run (read-only)")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    status = sub.add_parser(
+        "status", parents=[common], help="throughput, lag, freshness and firing alerts"
+    )
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="seconds between the two scrapes rates are taken from (without Prometheus)",
+    )
+    status.add_argument("--prometheus-url", dest="prometheus_url", help="Prometheus server URL")
+
     sub.add_parser("config", parents=[common], help="print the effective settings")
     sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
     return parser
@@ -77,6 +89,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "broker_host",
         "collector_port",
         "collector_host",
+        "prometheus_url",
     }
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
@@ -106,6 +119,19 @@ def _cmd_query(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.warehouse.query import run_query
 
     print_result(run_query(settings.warehouse_path, args.sql), args.format)
+
+
+def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.status import from_prometheus, from_scrapes, render
+
+    if args.interval <= 0:
+        raise ConfigError(f"--interval: must be above 0, got {args.interval}")
+    status = from_prometheus(settings) if settings.prometheus_url else None
+    status = status or from_scrapes(settings, interval_s=args.interval)
+    if args.format == "json":
+        sys.stdout.write(status.to_json().decode() + "\n")
+    else:
+        Console().print(render(status))
 
 
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
@@ -150,6 +176,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "health": _role("run_health"),
     "simulate": _cmd_simulate,
     "query": _cmd_query,
+    "status": _cmd_status,
     "config": _cmd_config,
     "openapi": _cmd_openapi,
 }

@@ -13,6 +13,7 @@ __all__ = [
     "ChildFailed",
     "ConfigError",
     "InvalidEvent",
+    "MonitoringUnavailable",
     "PortInUse",
     "QueryError",
     "TopicSetupFailed",
@@ -49,6 +50,10 @@ class TopicSetupFailed(AutocapError):
 
 class ChildFailed(AutocapError):
     """A supervised process of ``autocap up`` kept dying; the whole pipeline stopped."""
+
+
+class MonitoringUnavailable(AutocapError):
+    """The Prometheus server ``autocap status`` was told to ask did not answer."""
 
 
 class QueryError(AutocapError):
