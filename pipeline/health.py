@@ -98,6 +98,8 @@ class LagReader:
                 client_id="autocap-health",
                 enable_auto_commit=False,
                 request_timeout_ms=max(self.timeout_ms, 1000) + 500,
+                bootstrap_timeout_ms=self.timeout_ms,  # a scrape must answer, Kafka or not
+                reconnect_backoff_max_ms=1000,
                 max_partition_fetch_bytes=1,  # the high watermark is all we fetch for
                 fetch_max_wait_ms=50,  # an empty partition answers at once
             )
