@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from prometheus_client import generate_latest
 
+from pipeline.errors import ConfigError
 from pipeline.health import group_topics, newest_received_at, partition_lag
 from pipeline.metrics import MaterializerMetrics, process_registry
-from pipeline.settings import Settings
+from pipeline.settings import Settings, load_settings
 from pipeline.status import from_scrapes, render, role_urls
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
@@ -114,3 +115,9 @@ def test_process_and_materializer_metrics_pass_promtool() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert b"autocap_materializer_last_success_timestamp_seconds" in text
     assert b"process_start_time_seconds" in text
+
+
+def test_prometheus_url_must_be_http() -> None:
+    assert load_settings(env={"AUTOCAP_PROMETHEUS_URL": "http://prom:9090"}).prometheus_url
+    with pytest.raises(ConfigError, match="AUTOCAP_PROMETHEUS_URL: expected an http"):
+        load_settings(env={"AUTOCAP_PROMETHEUS_URL": "prom:9090"})
