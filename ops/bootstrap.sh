@@ -16,6 +16,17 @@ fi
 extras=""
 if [ "${1:-}" = "--test" ]; then
     extras="[test]"
+    # promtool checks and unit-tests the alert rules; the prometheus server runs in the
+    # integration test. The package may try to start a service: the tests never use :9090.
+    if ! command -v promtool >/dev/null || ! command -v prometheus >/dev/null; then
+        sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        apt_install() {
+            $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 \
+                install -y --no-install-recommends prometheus
+        }
+        apt_install || { $sudo apt-get -o DPkg::Lock::Timeout=600 update && apt_install; }
+    fi
 fi
 .venv/bin/python -m pip install --quiet --editable ".${extras}"
 echo "autocap installed in .venv ($(.venv/bin/autocap --version))"

@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
     sub.add_parser("sink", parents=[common], help="run the Parquet sink")
+    sub.add_parser(
+        "health", parents=[common], help="export consumer lag and freshness for Prometheus"
+    )
 
     simulate = sub.add_parser(
         "simulate", parents=[common], help="post simulated traffic to the collector"
@@ -80,6 +83,18 @@ def _parser() -> argparse.ArgumentParser:
     funnel.add_argument("--trend", help="conversion per day or week of the first step")
     funnel.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    status = sub.add_parser(
+        "status", parents=[common], help="throughput, lag, freshness and firing alerts"
+    )
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument(
+        "--interval",
+        type=float,
+        default=2.0,
+        help="seconds between the two scrapes rates are taken from (without Prometheus)",
+    )
+    status.add_argument("--prometheus-url", dest="prometheus_url", help="Prometheus server URL")
+
     sub.add_parser("config", parents=[common], help="print the effective settings")
     sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
     return parser
@@ -91,6 +106,7 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
         "broker_host",
         "collector_port",
         "collector_host",
+        "prometheus_url",
     }
     return {k: v for k, v in vars(args).items() if k in names and v is not None}
 
@@ -139,6 +155,19 @@ def _cmd_funnel(settings: Settings, args: argparse.Namespace) -> None:
         con.close()
 
 
+def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.status import from_prometheus, from_scrapes, render
+
+    if args.interval <= 0:
+        raise ConfigError(f"--interval: must be above 0, got {args.interval}")
+    status = from_prometheus(settings) if settings.prometheus_url else None
+    status = status or from_scrapes(settings, interval_s=args.interval)
+    if args.format == "json":
+        sys.stdout.write(status.to_json().decode() + "\n")
+    else:
+        Console().print(render(status))
+
+
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     from rich.table import Table
 
@@ -178,9 +207,11 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "collector": _role("run_collector_role"),
     "worker": _role("run_worker_role"),
     "sink": _role("run_sink"),
+    "health": _role("run_health"),
     "simulate": _cmd_simulate,
     "query": _cmd_query,
     "funnel": _cmd_funnel,
+    "status": _cmd_status,
     "config": _cmd_config,
     "openapi": _cmd_openapi,
 }

@@ -14,6 +14,7 @@ __all__ = [
     "ConfigError",
     "FunnelError",
     "InvalidEvent",
+    "MonitoringUnavailable",
     "PortInUse",
     "QueryError",
     "TopicSetupFailed",
@@ -50,6 +51,10 @@ class TopicSetupFailed(AutocapError):
 
 class ChildFailed(AutocapError):
     """A supervised process of ``autocap up`` kept dying; the whole pipeline stopped."""
+
+
+class MonitoringUnavailable(AutocapError):
+    """The Prometheus server ``autocap status`` was told to ask did not answer."""
 
 
 class QueryError(AutocapError):

@@ -8,11 +8,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    start_http_server,
+)
 
-__all__ = ["CollectorMetrics", "SinkMetrics", "WorkerMetrics", "serve_metrics"]
+__all__ = [
+    "CollectorMetrics",
+    "MaterializerMetrics",
+    "SinkMetrics",
+    "WorkerMetrics",
+    "process_registry",
+    "serve_metrics",
+]
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+# A materializer run rebuilds tables over the whole lake: seconds to many minutes.
+_RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 
 
 @dataclass(frozen=True)
@@ -29,6 +46,7 @@ class CollectorMetrics:
     events_spooled: Counter
     events_drained: Counter
     spool_bytes: Gauge
+    spool_max_bytes: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> CollectorMetrics:
@@ -90,6 +108,11 @@ class CollectorMetrics:
                 "Bytes waiting in the disk spool.",
                 registry=registry,
             ),
+            spool_max_bytes=Gauge(
+                "autocap_collector_spool_max_bytes",
+                "Spool capacity (AUTOCAP_SPOOL_MAX_BYTES); the collector answers 503 when full.",
+                registry=registry,
+            ),
         )
 
 
@@ -100,10 +123,19 @@ class WorkerMetrics:
     events_processed: Counter
     events_dead_lettered: Counter
     processing_seconds: Histogram
+    messages_received: Counter
+    messages_sent: Counter
+    send_errors: Counter
+    rebalances: Counter
+    commit_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
-        """Register the worker's metrics in ``registry``."""
+        """Register the worker's metrics in ``registry``.
+
+        Table sizes and assigned partitions are read at scrape time by
+        ``pipeline.stream.sensor.WorkerStateCollector``, not kept here.
+        """
         return cls(
             events_processed=Counter(
                 "autocap_worker_events_processed",
@@ -119,8 +151,37 @@ class WorkerMetrics:
             ),
             processing_seconds=Histogram(
                 "autocap_worker_processing_duration_seconds",
-                "Time to process one event.",
+                "Time an agent spends on one event, sends included.",
                 ["agent"],
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            messages_received=Counter(
+                "autocap_worker_messages_received",
+                "Kafka records the worker consumed, by topic (changelogs included).",
+                ["topic"],
+                registry=registry,
+            ),
+            messages_sent=Counter(
+                "autocap_worker_messages_sent",
+                "Records the worker produced, by topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            send_errors=Counter(
+                "autocap_worker_send_errors",
+                "Records Kafka refused or did not acknowledge, by topic.",
+                ["topic"],
+                registry=registry,
+            ),
+            rebalances=Counter(
+                "autocap_worker_rebalances",
+                "Consumer group rebalances this worker went through.",
+                registry=registry,
+            ),
+            commit_seconds=Histogram(
+                "autocap_worker_commit_duration_seconds",
+                "Time to commit consumer offsets.",
                 buckets=_LATENCY_BUCKETS,
                 registry=registry,
             ),
@@ -168,6 +229,47 @@ class SinkMetrics:
                 registry=registry,
             ),
         )
+
+
+@dataclass(frozen=True)
+class MaterializerMetrics:
+    """What the materializer counts (it rebuilds warehouse tables from the lake)."""
+
+    run_seconds: Histogram
+    runs: Counter
+    last_success_timestamp: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> MaterializerMetrics:
+        """Register the materializer's metrics in ``registry``."""
+        return cls(
+            run_seconds=Histogram(
+                "autocap_materializer_run_duration_seconds",
+                "Time one materializer run took, failed runs included.",
+                buckets=_RUN_BUCKETS,
+                registry=registry,
+            ),
+            runs=Counter(
+                "autocap_materializer_runs",
+                "Materializer runs, by outcome (success or failure).",
+                ["outcome"],
+                registry=registry,
+            ),
+            last_success_timestamp=Gauge(
+                "autocap_materializer_last_success_timestamp_seconds",
+                "Unix time the last successful materializer run finished.",
+                registry=registry,
+            ),
+        )
+
+
+def process_registry() -> CollectorRegistry:
+    """A fresh registry carrying the standard ``process_*`` and ``python_info`` series
+    (start time, memory, CPU, open files): restarts and leaks show up in Prometheus."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    return registry
 
 
 def serve_metrics(registry: CollectorRegistry, host: str, port: int) -> None:

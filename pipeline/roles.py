@@ -12,16 +12,14 @@ import sys
 import threading
 from types import FrameType
 
-from prometheus_client import CollectorRegistry
-
 from pipeline.broker import EmbeddedBroker
 from pipeline.cluster import ensure_topics, wait_for_kafka
 from pipeline.errors import BrokerStartFailed, ConfigError
-from pipeline.metrics import SinkMetrics, serve_metrics
+from pipeline.metrics import SinkMetrics, process_registry, serve_metrics
 from pipeline.processes import ensure_port_free
 from pipeline.settings import Settings
 
-__all__ = ["run_broker", "run_collector_role", "run_sink", "run_worker_role"]
+__all__ = ["run_broker", "run_collector_role", "run_health", "run_sink", "run_worker_role"]
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +112,7 @@ def run_sink(settings: Settings) -> None:
     lake = Lake(settings.lake_dir)
     publisher = CatalogPublisher(settings.warehouse_path, lake, settings.catalog_refresh_s)
     publisher.publish()
-    registry = CollectorRegistry()
+    registry = process_registry()
     serve_metrics(registry, settings.metrics_host, settings.sink_metrics_port)
     sink = EventSink(settings, bootstrap, lake, SinkMetrics.create(registry), publisher)
     print(f"autocap sink: writing stage 1's topics to {lake.root}", flush=True)
@@ -129,3 +127,40 @@ def run_sink(settings: Settings) -> None:
         ).start()
     sink.run(stop)
     print("autocap sink: stopped", file=sys.stderr, flush=True)
+
+
+def run_health(settings: Settings) -> None:
+    """Run the health exporter: consumer lag and freshness on its own /metrics.
+
+    It does not wait for Kafka: reporting ``autocap_kafka_up 0`` while Kafka is down is
+    its job.
+    """
+    from pipeline.cluster import parse_bootstrap
+    from pipeline.health import HealthCollector
+
+    if not settings.kafka_bootstrap:
+        raise ConfigError(
+            "AUTOCAP_KAFKA_BOOTSTRAP is not set: the health exporter watches a Kafka cluster"
+        )
+    parse_bootstrap(settings.kafka_bootstrap)  # a malformed address fails now, clearly
+    ensure_port_free(
+        settings.metrics_host,
+        settings.health_metrics_port,
+        "the health exporter's metrics",
+        "AUTOCAP_HEALTH_METRICS_PORT",
+    )
+    stop = _stop_on_signals()
+    registry = process_registry()
+    collector = HealthCollector(settings, settings.kafka_bootstrap)
+    registry.register(collector)
+    serve_metrics(registry, settings.metrics_host, settings.health_metrics_port)
+    print(
+        f"autocap health: lag and freshness on"
+        f" http://{settings.metrics_host}:{settings.health_metrics_port}/metrics",
+        flush=True,
+    )
+    try:
+        stop.wait()
+    finally:
+        collector.reader.close()
+    print("autocap health: stopped", file=sys.stderr, flush=True)

@@ -26,6 +26,7 @@ ENV_PREFIX = "AUTOCAP_"
 _WRITE_KEY_RE = re.compile(r"^[A-Za-z0-9_.\-]{8,128}$")
 _ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^\*$")
 _PREFIX_RE = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ class Settings:
         default=8000, metadata=_doc("Port of the HTTP collector.", low=1, high=65535)
     )
     metrics_host: str = field(
-        default="127.0.0.1", metadata=_doc("Address the worker's and sink's /metrics bind.")
+        default="127.0.0.1",
+        metadata=_doc("Address the worker's, sink's and health exporter's /metrics bind."),
     )
     worker_metrics_port: int = field(
         default=9101,
@@ -108,6 +110,21 @@ class Settings:
     )
     sink_metrics_port: int = field(
         default=9102, metadata=_doc("Prometheus /metrics port of the sink.", low=1, high=65535)
+    )
+    health_metrics_port: int = field(
+        default=9103,
+        metadata=_doc(
+            "Prometheus /metrics port of the health exporter (consumer lag, freshness).",
+            low=1,
+            high=65535,
+        ),
+    )
+    prometheus_url: str | None = field(
+        default=None,
+        metadata=_doc(
+            "Prometheus server `autocap status` asks for rates and firing alerts"
+            " (http://host:9090); unset: status scrapes the roles itself."
+        ),
     )
     write_keys: tuple[WriteKey, ...] = field(
         default=(),
@@ -373,6 +390,8 @@ def _coerce(name: str, raw: object, where: str) -> Any:
         raise ConfigError(f"{where}: expected 1-64 characters of A-Z a-z 0-9 _ -, got {value!r}")
     if kind == "str | None" and not value:
         return None
+    if name == "prometheus_url" and not _URL_RE.match(value):
+        raise ConfigError(f"{where}: expected an http:// or https:// URL, got {value!r}")
     return value.lower() if choices else value
 
 

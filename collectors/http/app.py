@@ -151,6 +151,7 @@ def create_app(
     them to stdout.
     """
     metrics = CollectorMetrics.create(registry)
+    metrics.spool_max_bytes.set(settings.spool_max_bytes)
     delivery = Delivery(
         producer,
         DiskSpool(settings.spool_dir, settings.spool_max_bytes),

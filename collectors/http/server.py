@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uvicorn
-from prometheus_client import CollectorRegistry
 
 from collectors.http.app import create_app, write_access_line
 from collectors.http.producer import KafkaEventProducer
+from pipeline.metrics import process_registry
 from pipeline.settings import Settings
 
 __all__ = ["run_collector"]
@@ -17,7 +17,7 @@ def run_collector(settings: Settings, bootstrap: str) -> None:
     app = create_app(
         settings,
         KafkaEventProducer(settings, bootstrap),
-        CollectorRegistry(),
+        process_registry(),
         access_log=write_access_line if settings.access_log else None,
     )
     config = uvicorn.Config(

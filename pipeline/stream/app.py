@@ -7,7 +7,6 @@ acknowledged so one bad record never blocks a partition.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import timedelta
 from typing import Any, cast
 
@@ -118,13 +117,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 sessions_topic, summary_record["session_id"].encode(), orjson.dumps(summary_record)
             )
 
-    # Label lookups once, not per event.
-    processed = metrics.events_processed.labels("stage1")
-    latency = metrics.processing_seconds.labels("stage1")
-
     async def stage1(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            started = time.perf_counter()
             try:
                 record = decode_raw(event.value)
             except InvalidEvent as exc:
@@ -162,8 +156,6 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
             await send_sessions(out.sessions)
             person = out.enriched["person_id"]
             await send(enriched, str(person).encode(), orjson.dumps(out.enriched))
-            processed.inc()
-            latency.observe(time.perf_counter() - started)
 
     async def close_idle_sessions() -> None:
         now = utc_now()

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import faust
-from prometheus_client import CollectorRegistry
 
-from pipeline.metrics import WorkerMetrics, serve_metrics
+from pipeline.metrics import WorkerMetrics, process_registry, serve_metrics
 from pipeline.settings import Settings
 from pipeline.stream.app import create_app
+from pipeline.stream.sensor import instrument
 
 __all__ = ["run_worker"]
 
 
 def run_worker(settings: Settings, bootstrap: str) -> None:
     """Serve metrics, then hand the process to a Faust worker (it owns the signal handling)."""
-    registry = CollectorRegistry()
+    registry = process_registry()
     metrics = WorkerMetrics.create(registry)
-    serve_metrics(registry, settings.metrics_host, settings.worker_metrics_port)
     app = create_app(settings, bootstrap, metrics)
+    instrument(app, metrics, registry)
+    serve_metrics(registry, settings.metrics_host, settings.worker_metrics_port)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     # Faust's terminal spinner lowers the root logger to DEBUG so that every log call spins
     # it: each produced record then builds a debug LogRecord nobody reads (5% of a worker).

@@ -1,0 +1,123 @@
+"""Pure parts of the health exporter and `autocap status`: lag arithmetic, freshness from
+real Parquet files, rates from two scrapes, and the metric objects' exposition."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import generate_latest
+
+from pipeline.errors import ConfigError
+from pipeline.health import group_topics, newest_received_at, partition_lag
+from pipeline.metrics import MaterializerMetrics, process_registry
+from pipeline.settings import Settings, load_settings
+from pipeline.status import from_scrapes, render, role_urls
+from pipeline.warehouse.lake import Lake
+from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
+
+
+def test_partition_lag() -> None:
+    assert partition_lag(end=10, committed=3, beginning=0) == 7
+    assert partition_lag(end=10, committed=None, beginning=0) == 10  # never committed
+    assert partition_lag(end=10, committed=None, beginning=4) == 6  # older records expired
+    assert partition_lag(end=10, committed=2, beginning=4) == 6  # committed before expiry
+    assert partition_lag(end=10, committed=10, beginning=0) == 0
+
+
+def test_group_topics_names_both_groups_and_their_inputs() -> None:
+    groups = group_topics(Settings(topic_prefix="p"))
+    assert groups["p-stream"] == ("p.raw", "p.identities")
+    assert set(groups["p-sink"]) == {"p.enriched", "p.sessions", "p.identities"}
+
+
+def _event(event_id: str, received: str) -> dict[str, str]:
+    return {"event_id": event_id, "type": "track", "timestamp": received, "received_at": received}
+
+
+def test_newest_received_at_reads_the_newest_files_footers(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    lake.ensure_table("events", EVENT_SCHEMA)
+    assert newest_received_at(tmp_path / "events") is None  # only the empty schema file
+    assert newest_received_at(tmp_path / "missing") is None
+    lake.write("events", records_to_table([_event("a", "2026-01-01T10:00:00Z")]))
+    lake.write(
+        "events",
+        records_to_table(
+            [_event("b", "2026-01-01T12:00:00Z"), _event("c", "2026-01-01T11:00:00Z")]
+        ),
+    )
+    expected = datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp()
+    assert newest_received_at(tmp_path / "events") == expected
+
+
+def _exposition(counters: dict[str, float]) -> bytes:
+    lines = []
+    for name, value in counters.items():
+        lines += [f"# TYPE {name.removesuffix('_total')} counter", f"{name} {value}"]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_status_rates_come_from_the_difference_of_two_scrapes() -> None:
+    settings = Settings()
+    urls = role_urls(settings)
+    scrapes = {
+        urls["collector"]: [
+            _exposition({"autocap_collector_events_accepted_total": 100}),
+            _exposition({"autocap_collector_events_accepted_total": 140}),
+        ],
+        # The worker restarted between the scrapes: its counter went down, no rate.
+        urls["worker"]: [
+            _exposition({"autocap_worker_events_processed_total": 500}),
+            _exposition({"autocap_worker_events_processed_total": 3}),
+        ],
+        urls["health"]: [
+            b"",
+            b'autocap_consumer_lag_messages{group="g",topic="t",partition="0"} 5\n'
+            b'autocap_consumer_lag_messages{group="g",topic="t",partition="1"} 7\n'
+            b"autocap_pipeline_freshness_seconds 4.5\nautocap_kafka_up 1\n",
+        ],
+    }
+
+    def fetch(url: str, timeout: float) -> bytes:
+        if url not in scrapes:  # the sink is down
+            raise ConnectionRefusedError(url)
+        return scrapes[url].pop(0)
+
+    ticks = iter([0.0, 2.0])
+    status = from_scrapes(settings, 2.0, fetch, sleep=lambda s: None, clock=lambda: next(ticks))
+    assert status.roles == {"collector": True, "worker": True, "sink": False, "health": True}
+    assert status.throughput["accepted_eps"] == 20.0
+    assert status.throughput["processed_eps"] is None
+    assert status.throughput["rows_written_eps"] is None
+    assert status.lag == {"g": 12.0}
+    assert status.freshness_seconds == 4.5
+    assert status.kafka_up is True
+    assert status.alerts is None
+    assert render(status).title == "autocap status"
+
+
+def test_process_and_materializer_metrics_pass_promtool() -> None:
+    if shutil.which("promtool") is None:
+        pytest.fail("promtool not found: ./ops/bootstrap.sh --test installs Debian `prometheus`")
+    registry = process_registry()
+    metrics = MaterializerMetrics.create(registry)
+    metrics.runs.labels("success").inc()
+    metrics.run_seconds.observe(12.0)
+    metrics.last_success_timestamp.set_to_current_time()
+    text = generate_latest(registry)
+    done = subprocess.run(
+        ["promtool", "check", "metrics"], input=text, capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert b"autocap_materializer_last_success_timestamp_seconds" in text
+    assert b"process_start_time_seconds" in text
+
+
+def test_prometheus_url_must_be_http() -> None:
+    assert load_settings(env={"AUTOCAP_PROMETHEUS_URL": "http://prom:9090"}).prometheus_url
+    with pytest.raises(ConfigError, match="AUTOCAP_PROMETHEUS_URL: expected an http"):
+        load_settings(env={"AUTOCAP_PROMETHEUS_URL": "prom:9090"})
