@@ -52,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("worker", parents=[common], help="run the stream worker (Faust)")
     sub.add_parser("sink", parents=[common], help="run the Parquet sink")
+    materialize = sub.add_parser(
+        "materialize", parents=[common], help="keep defined-event tags and funnel tables fresh"
+    )
+    materialize.add_argument("--once", action="store_true", help="one run, then exit")
+    materialize.add_argument("--full", action="store_true", help="re-tag all history (with --once)")
     sub.add_parser(
         "health", parents=[common], help="export consumer lag and freshness for Prometheus"
     )
@@ -131,6 +136,14 @@ def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     run_traffic(settings, args.rate, stop, seed=args.seed)
 
 
+def _cmd_materialize(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.roles import run_materializer
+
+    if args.full and not args.once:
+        raise ConfigError("--full goes with --once (a running materializer re-tags on its own)")
+    run_materializer(settings, once=args.once, full=args.full)
+
+
 def _cmd_query(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.output import print_result
     from pipeline.warehouse.query import run_query
@@ -207,6 +220,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "collector": _role("run_collector_role"),
     "worker": _role("run_worker_role"),
     "sink": _role("run_sink"),
+    "materialize": _cmd_materialize,
     "health": _role("run_health"),
     "simulate": _cmd_simulate,
     "query": _cmd_query,

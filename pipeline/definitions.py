@@ -11,23 +11,38 @@ events:
 ```
 
 Every condition given must hold. The same ``defined_events(event)`` runs in the stream and
-over history, so a definition added later applies to old events too.
+over history (the materializer), so a definition added later applies to old events too.
+
+Funnels the materializer keeps as ``funnel_<name>`` tables take the keys of ``autocap
+funnel``'s flags:
+
+```yaml
+funnels:
+  - name: trial_to_paid           # lower case, digits and _ (it names a table)
+    steps: [Viewed Pricing, Signed Up, Upgraded]
+    window: 7d
+    mode: ordered                 # ordered | strict | unordered
+```
 """
 
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import yaml
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, FunnelError
 from pipeline.selectors import Selector, SelectorError, matches, parse_selector
+from pipeline.sqlfiles import IDENTIFIER
+from pipeline.warehouse.funnel_spec import FunnelSpec
 
-__all__ = ["Definitions", "EventDefinition", "load_definitions"]
+__all__ = ["Definitions", "EventDefinition", "NamedFunnel", "load_definitions"]
 
 _MATCH_KEYS = {"event", "selector", "text", "url"}
 
@@ -62,10 +77,22 @@ class EventDefinition:
 
 
 @dataclass(frozen=True)
+class NamedFunnel:
+    """A funnel kept as the ``funnel_<name>`` table."""
+
+    name: str
+    spec: FunnelSpec
+
+
+@dataclass(frozen=True)
 class Definitions:
-    """Everything declared in ``definitions.yaml`` (defined events, for now)."""
+    """Everything declared in ``definitions.yaml``: defined events and funnels, for now."""
 
     events: tuple[EventDefinition, ...] = ()
+    funnels: tuple[NamedFunnel, ...] = ()
+    #: Changes whenever any event definition changes: tags computed under another version
+    #: must be recomputed.
+    events_version: str = "none"
 
     def defined_events(self, event: Mapping[str, Any]) -> list[str]:
         """Names of the defined events ``event`` is an occurrence of."""
@@ -100,12 +127,28 @@ def _definition(item: object, where: str) -> EventDefinition:
     return EventDefinition(item["name"], events, selector, match.get("text"), match.get("url"))
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice (PyYAML silently keeps the last one, so a
+    second `funnels:` would quietly erase the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_definitions(path: Path) -> Definitions:
     """Read ``definitions.yaml``; a missing file means no definitions."""
     if not path.exists():
         return Definitions()
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader) or {}  # noqa: S506
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict):
@@ -114,8 +157,33 @@ def load_definitions(path: Path) -> Definitions:
     if not isinstance(items, list):
         raise ConfigError(f"{path}: `events` must be a list")
     definitions = tuple(_definition(item, f"{path}: event") for item in items)
-    names = [d.name for d in definitions]
+    _no_duplicates([d.name for d in definitions], f"{path}: event")
+    version = hashlib.sha256(orjson.dumps(items, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    funnel_items = data.get("funnels") or []
+    if not isinstance(funnel_items, list):
+        raise ConfigError(f"{path}: `funnels` must be a list")
+    funnels = tuple(_funnel(item, f"{path}: funnel") for item in funnel_items)
+    _no_duplicates([f.name for f in funnels], f"{path}: funnel")
+    return Definitions(definitions, funnels, version)
+
+
+def _no_duplicates(names: list[str], where: str) -> None:
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ConfigError(f"{path}: event {duplicates[0]!r} is defined twice")
-    return Definitions(definitions)
+        raise ConfigError(f"{where} {duplicates[0]!r} is defined twice")
+
+
+def _funnel(item: object, where: str) -> NamedFunnel:
+    if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        raise ConfigError(f"{where}: each funnel needs a name")
+    name = item["name"]
+    if not IDENTIFIER.fullmatch(name):
+        raise ConfigError(
+            f"{where} {name!r}: a funnel name names the table funnel_<name>: use lower-case"
+            " letters, digits and _"
+        )
+    try:
+        spec = FunnelSpec.from_mapping({k: v for k, v in item.items() if k != "name"})
+    except FunnelError as exc:
+        raise ConfigError(f"{where} {name!r}: {exc}") from None
+    return NamedFunnel(name, spec)

@@ -129,6 +129,57 @@ def run_sink(settings: Settings) -> None:
     print("autocap sink: stopped", file=sys.stderr, flush=True)
 
 
+def run_materializer(settings: Settings, once: bool = False, full: bool = False) -> None:
+    """Keep the published tables (defined-event tags, funnels) fresh; ``once``: one run."""
+    from pipeline.definitions import load_definitions
+    from pipeline.metrics import MaterializerMetrics
+    from pipeline.warehouse.catalog import CatalogPublisher, published_lake
+    from pipeline.warehouse.lake import Lake
+    from pipeline.warehouse.materialize import Materializer, MaterializeReport
+
+    lake = Lake(settings.lake_dir)
+    publisher = CatalogPublisher(settings.warehouse_path, lake, 0.0)
+    materializer = Materializer(
+        lake,
+        published_lake(lake),
+        publisher,
+        settings.warehouse_path,
+        lambda: load_definitions(settings.definitions_path),
+        grace_s=settings.compact_grace_s,
+    )
+    if once:
+        report = materializer.run_once(full=full)
+        funnels = ", ".join(f"funnel_{n}" for n in report.funnels) or "no funnels"
+        print(
+            f"autocap materialize: tagged {report.events_tagged} events"
+            f" ({'full' if report.full else 'incremental'}), {funnels}, in {report.seconds:.1f}s",
+            flush=True,
+        )
+        return
+    ensure_port_free(
+        settings.metrics_host,
+        settings.materializer_metrics_port,
+        "the materializer's metrics",
+        "AUTOCAP_MATERIALIZER_METRICS_PORT",
+    )
+    stop = _stop_on_signals()
+    registry = process_registry()
+    metrics = MaterializerMetrics.create(registry)
+    serve_metrics(registry, settings.metrics_host, settings.materializer_metrics_port)
+
+    def on_run(report: MaterializeReport | None) -> None:
+        if report is None:
+            metrics.runs.labels("failure").inc()
+            return
+        metrics.runs.labels("success").inc()
+        metrics.run_seconds.observe(report.seconds)
+        metrics.last_success_timestamp.set_to_current_time()
+
+    print(f"autocap materialize: every {settings.materialize_interval_s:g}s", flush=True)
+    materializer.run(stop, settings.materialize_interval_s, on_run)
+    print("autocap materialize: stopped", file=sys.stderr, flush=True)
+
+
 def run_health(settings: Settings) -> None:
     """Run the health exporter: consumer lag and freshness on its own /metrics.
 

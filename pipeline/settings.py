@@ -197,6 +197,17 @@ class Settings:
             low=0.0,
         ),
     )
+    materialize_interval_s: float = field(
+        default=30.0,
+        metadata=_doc(
+            "How often the materializer refreshes defined-event tags and funnel tables.",
+            low=0.5,
+        ),
+    )
+    materializer_metrics_port: int = field(
+        default=9104,
+        metadata=_doc("Prometheus /metrics port of the materializer.", low=1, high=65535),
+    )
     compact_interval_s: float = field(
         default=30.0,
         metadata=_doc("How often the sink merges small lake files (0 = never).", low=0.0),

@@ -8,14 +8,24 @@ filled only with properly quoted string literals, never spliced raw.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping
 from functools import cache
 
 from pipeline.resources import resource_dir
 
-__all__ = ["load_sql", "render_sql", "sql_list_literal", "sql_string_literal"]
+__all__ = [
+    "IDENTIFIER",
+    "load_sql",
+    "render_sql",
+    "sql_identifier",
+    "sql_list_literal",
+    "sql_string_literal",
+]
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([a-z_][a-z0-9_]*)\s*\}\}")
+_IDENTIFIER_PLACEHOLDER = re.compile(r"\{\{\s*ident:([a-z_][a-z0-9_]*)\s*\}\}")
+#: Names autocap itself gives to views it creates (funnel_<name>...): plain, lower case.
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 @cache
@@ -33,15 +43,32 @@ def sql_string_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def sql_list_literal(values: Sequence[str]) -> str:
+def sql_list_literal(values: Iterable[str]) -> str:
     """``values`` as a DuckDB list of string literals: ``['a', 'b']``."""
     return "[" + ", ".join(sql_string_literal(v) for v in values) + "]"
 
 
-def render_sql(name: str, **literals: str | Sequence[str]) -> str:
+def sql_identifier(name: str) -> str:
+    """``name`` as a quoted identifier; only plain lower-case names are accepted."""
+    if not IDENTIFIER.fullmatch(name):
+        raise ValueError(f"{name!r} is not a plain lower-case name (a-z, 0-9, _)")
+    return f'"{name}"'
+
+
+def render_sql(
+    name: str, identifiers: Mapping[str, str] | None = None, **literals: str | Iterable[str]
+) -> str:
     """Load ``sql/<name>.sql`` and fill each ``{{key}}`` with ``literals[key]`` as a literal
-    (a string, or a list of strings for a sequence)."""
+    (a string, or a list of strings for a sequence), and each ``{{ident:key}}`` with
+    ``identifiers[key]`` as a checked, quoted identifier."""
     text = load_sql(name)
+    wanted = set(_IDENTIFIER_PLACEHOLDER.findall(text))
+    missing_ids = sorted(wanted - set(identifiers or {}))
+    if missing_ids:
+        raise KeyError(f"sql/{name}.sql needs names for {', '.join(missing_ids)}")
+    text = _IDENTIFIER_PLACEHOLDER.sub(
+        lambda m: sql_identifier((identifiers or {})[m.group(1)]), text
+    )
     missing = sorted(set(_PLACEHOLDER.findall(text)) - set(literals))
     if missing:
         raise KeyError(f"sql/{name}.sql needs values for {', '.join(missing)}")

@@ -72,6 +72,7 @@ def role_urls(settings: Settings) -> dict[str, str]:
         "worker": f"http://{metrics}:{settings.worker_metrics_port}/metrics",
         "sink": f"http://{metrics}:{settings.sink_metrics_port}/metrics",
         "health": f"http://{metrics}:{settings.health_metrics_port}/metrics",
+        "materializer": f"http://{metrics}:{settings.materializer_metrics_port}/metrics",
     }
 
 

@@ -61,6 +61,12 @@ def _check_ports(settings: Settings, embedded: bool) -> None:
         "the health exporter's metrics",
         "AUTOCAP_HEALTH_METRICS_PORT",
     )
+    ensure_port_free(
+        settings.metrics_host,
+        settings.materializer_metrics_port,
+        "the materializer's metrics",
+        "AUTOCAP_MATERIALIZER_METRICS_PORT",
+    )
     if embedded and settings.broker_port:
         ensure_port_free(
             settings.broker_host, settings.broker_port, "the embedded broker", "AUTOCAP_BROKER_PORT"
@@ -104,6 +110,11 @@ def _banner(
         f"metrics http://{settings.metrics_host}:{settings.health_metrics_port}/metrics"
         "   (lag, freshness; `autocap status`)",
     )
+    table.add_row(
+        "materialize",
+        f"metrics http://{settings.metrics_host}:{settings.materializer_metrics_port}/metrics"
+        "   (defined-event tags, funnel tables)",
+    )
     table.add_row("warehouse", f"duckdb {settings.warehouse_path} -readonly")
     table.add_row("logs", str(settings.logs_dir) + "/")
     key = settings.write_keys[0].key
@@ -127,8 +138,8 @@ def run_up(
     demo_rate: float = 5.0,
     console: Console | None = None,
 ) -> None:
-    """Start broker (when embedded), sink, worker, collector and health exporter; run until
-    Ctrl-C/SIGTERM."""
+    """Start broker (when embedded), sink, worker, collector, health exporter and
+    materializer; run until Ctrl-C/SIGTERM."""
     console = console or Console()
     embedded = not settings.kafka_bootstrap
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -181,7 +192,7 @@ def run_up(
         # The catalog exists before the banner, so an analyst can open it right away.
         publish_catalog(settings.warehouse_path, Lake(settings.lake_dir))
         env = {**os.environ, **child_settings.to_env()}
-        for role in ("sink", "worker", "collector", "health"):
+        for role in ("sink", "worker", "collector", "health", "materialize"):
             supervisor.start(ChildSpec(role, [*python, role], env))
         collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
         _wait_ready(collector_url + "/readyz", supervisor, stop, timeout_s=60)

@@ -44,6 +44,8 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "collector_port": free_port(),
             "worker_metrics_port": free_port(),
             "sink_metrics_port": free_port(),
+            "health_metrics_port": free_port(),
+            "materializer_metrics_port": free_port(),
             "write_keys": (WriteKey(WRITE_KEY, ("https://shop.example",)),),
             "consumer_session_timeout_s": 3.0,
             "sink_batch_max_seconds": 0.2,

@@ -24,9 +24,15 @@ import duckdb
 from pipeline.processes import fsync_path
 from pipeline.sqlfiles import render_sql
 from pipeline.warehouse.lake import Lake
-from pipeline.warehouse.schema import TABLES
+from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, TABLES
 
-__all__ = ["CATALOG_VIEWS", "CatalogPublisher", "publish_catalog"]
+__all__ = [
+    "CATALOG_VIEWS",
+    "CatalogPublisher",
+    "publish_catalog",
+    "published_lake",
+    "published_tables",
+]
 
 #: Oldest DuckDB able to open the catalog: the `duckdb` CLI and BI tools often lag the
 #: Python package, and the catalog holds only views, so nothing newer is needed.
@@ -36,6 +42,22 @@ _STORAGE_VERSION = "v1.0.0"
 #: (``lake_<table>``, from ``sql/lake``: each table's rows deduplicated; and
 #: ``lake_events_raw``, every copy, for engines that filter before deduplicating).
 CATALOG_VIEWS = ("identities", "sessions", "person_merges", "events", "defined_events")
+
+
+def published_lake(lake: Lake) -> Lake:
+    """Where the materializer's tables live: ``published/`` next to the lake."""
+    return Lake(lake.root.with_name("published"))
+
+
+def published_tables(published: Lake) -> list[str]:
+    """The published tables analysts see (folders with a schema file, not dropped)."""
+    if not published.root.exists():
+        return []
+    return sorted(
+        folder.name
+        for folder in published.root.iterdir()
+        if (folder / "_schema.parquet").exists() and not published.is_dropped(folder.name)
+    )
 
 
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
@@ -63,6 +85,13 @@ def _build(warehouse_path: Path, lake: Lake) -> None:
             for table in TABLES:
                 files = [str(path) for path in lake.live_files(table)]
                 con.execute(render_sql(f"lake/{table}", source=files))
+            published = published_lake(lake)
+            published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
+            for table in published_tables(published):
+                files = [str(path) for path in published.live_files(table)]
+                con.execute(
+                    render_sql("published/table", identifiers={"name": table}, source=files)
+                )
             for view in CATALOG_VIEWS:
                 con.execute(render_sql(f"catalog/{view}"))
             con.execute("CHECKPOINT")

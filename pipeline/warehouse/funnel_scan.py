@@ -142,7 +142,8 @@ def ordered_scan(
         # A valid step j-1 at the same millisecond was processed just before: its chain
         # (ending at this very time) is the one step j meets, and it cannot extend it.
         same = np.minimum(hi, max(prev_key.size - 1, 0))
-        ok &= ~((hi < prev_key.size) & (prev_key[same] == key[mine]))
+        if prev_key.size:  # with no step j-1 anywhere there is nothing to meet
+            ok &= ~((hi < prev_key.size) & (prev_key[same] == key[mine]))
         first[mine[ok]] = best[ok]
     valid = first != NONE
     if strict:

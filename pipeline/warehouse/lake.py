@@ -30,6 +30,7 @@ __all__ = ["Lake"]
 _TMP_SUFFIX = ".tmp"  # never a live file
 _SCHEMA_FILE = "_schema.parquet"
 _RETIRED_FILE = "_retired.json"
+_DROPPED_FILE = "_dropped"
 
 
 class Lake:
@@ -80,6 +81,16 @@ class Lake:
             self._write_retired(table, retired)
         return len(expired)
 
+    def drop_table(self, table: str, at: float) -> None:
+        """Retire all of ``table`` and mark it dropped (catalogs stop naming it)."""
+        self.retire(table, self.data_files(table), at)
+        (self.table_dir(table) / _DROPPED_FILE).touch()
+        fsync_path(self.table_dir(table))
+
+    def is_dropped(self, table: str) -> bool:
+        """Whether ``drop_table`` dropped ``table``."""
+        return (self.table_dir(table) / _DROPPED_FILE).exists()
+
     def _write_retired(self, table: str, retired: dict[str, float]) -> None:
         final = self.table_dir(table) / _RETIRED_FILE
         tmp = final.with_name(final.name + _TMP_SUFFIX)
@@ -100,6 +111,7 @@ class Lake:
         folder.mkdir(parents=True, exist_ok=True)
         if not (folder / _SCHEMA_FILE).exists():
             self._write(schema.empty_table(), folder / _SCHEMA_FILE)
+        (folder / _DROPPED_FILE).unlink(missing_ok=True)  # a dropped table defined again
 
     def write(self, table: str, data: pa.Table) -> Path:
         """Write ``data`` as a new file of ``table``; returns its final path once durable."""

@@ -15,7 +15,9 @@ import orjson
 import pyarrow as pa
 
 __all__ = [
+    "DEFINED_TAGS_SCHEMA",
     "EVENT_SCHEMA",
+    "FUNNEL_TABLE_SCHEMA",
     "IDENTITY_SCHEMA",
     "MESSAGE_FIELD_COLUMNS",
     "SESSION_SCHEMA",
@@ -115,6 +117,32 @@ TABLES: dict[str, tuple[str, pa.Schema]] = {
     "sessions": ("sessions", SESSION_SCHEMA),
     "identities": ("identities", IDENTITY_SCHEMA),
 }
+
+#: Published by the materializer: for every event it has looked at, the defined events it
+#: is an occurrence of (possibly none) under the definitions version it used.
+DEFINED_TAGS_SCHEMA = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("names", pa.list_(pa.string())),
+        pa.field("version", pa.string(), nullable=False),
+        pa.field("tagged_at", _TS, nullable=False),
+    ]
+)
+
+#: Published by the materializer: one row per step of a ``funnels:`` definition.
+FUNNEL_TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("step_index", pa.int64(), nullable=False),
+        pa.field("step", pa.string(), nullable=False),
+        pa.field("count", pa.int64(), nullable=False),
+        pa.field("conversion_from_previous", pa.float64()),
+        pa.field("conversion_from_first", pa.float64()),
+        pa.field("dropped", pa.int64()),
+        pa.field("in_flight", pa.int64()),
+        pa.field("median_time_to_convert_s", pa.float64()),
+        pa.field("as_of", _TS, nullable=False),
+    ]
+)
 
 _JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements", "campaign"})
 

@@ -1,21 +1,37 @@
 -- defined_events: one row per (event, defined event it is an occurrence of), with the
 -- event's person, session and time, for counting defined events like any other.
+-- The materializer tags every event under the current definitions (so a definition added
+-- later applies to history); an event it has not looked at yet keeps the tags stage 1 gave
+-- it on arrival.
 CREATE OR REPLACE VIEW defined_events AS
 WITH tagged AS (
-    SELECT event_id, person_id, account_id, session_id, timestamp, defined_events
+    SELECT
+        events.event_id,
+        events.person_id,
+        events.account_id,
+        events.session_id,
+        events.timestamp,
+        coalesce(tags.names, events.defined_events) AS names
     FROM events
-    WHERE len(defined_events) > 0
+    LEFT JOIN (
+        SELECT event_id, any_value(names) AS names
+        FROM defined_event_tags
+        -- The newest version only: a definitions change is being (or was) rebuilt.
+        WHERE version = (SELECT arg_max(version, tagged_at) FROM defined_event_tags)
+        GROUP BY event_id
+    ) AS tags ON tags.event_id = events.event_id
 ),
 
 final AS (
     SELECT
-        unnest(defined_events) AS name,
+        unnest(names) AS name,
         event_id,
         person_id,
         account_id,
         session_id,
         timestamp
     FROM tagged
+    WHERE len(names) > 0
 )
 
 SELECT * FROM final

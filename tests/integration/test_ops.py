@@ -24,7 +24,7 @@ from tests.conftest import AUTOCAP_BIN, WRITE_KEY, child_env, wait_until
 from tests.integration.test_up import Up
 
 ALERTS = Path(__file__).parents[2] / "ops" / "prometheus" / "alerts.yml"
-JOBS = ("collector", "worker", "sink", "health")
+JOBS = ("collector", "worker", "sink", "health", "materializer")
 
 
 def _tool(name: str) -> str:
@@ -44,6 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         worker_metrics_port=free_port(),
         sink_metrics_port=free_port(),
         health_metrics_port=free_port(),
+        materializer_metrics_port=free_port(),
         write_keys=(WriteKey(WRITE_KEY),),
         consumer_session_timeout_s=3.0,
         sink_batch_max_seconds=0.2,
@@ -133,6 +134,10 @@ def test_every_role_serves_metrics_promtool_accepts(stack: Up) -> None:
             "autocap_kafka_up 1.0",
             'autocap_consumer_lag_messages{group="' + stack.settings.group_id("sink"),
             "autocap_pipeline_freshness_seconds",
+        ],
+        "materializer": [
+            'autocap_materializer_runs_total{outcome="success"}',
+            "autocap_materializer_last_success_timestamp_seconds",
         ],
     }
     for role, url in role_urls(stack.settings).items():

@@ -1,0 +1,227 @@
+"""The materializer: tables built from the lake and ``definitions.yaml``, published for
+analysts next to the lake's views.
+
+- ``defined_event_tags``: every event, tagged with the defined events it is an occurrence
+  of, by the same ``Definitions.defined_events`` stage 1 runs, so a definition added or
+  changed later applies to all history. Incremental: a run tags only events not yet
+  tagged under the current definitions version; a definitions change (or ``--full``)
+  re-tags everything.
+- ``funnel_<name>``: each funnel in ``definitions.yaml``, one row per step, recomputed
+  every run by the funnel engine (it reads only the step events).
+
+Published tables live in ``<data_dir>/published/<table>/`` as lake files (atomic, fsynced)
+and reach analysts through the catalog, which names their live files.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import orjson
+import pyarrow as pa
+
+from pipeline.definitions import Definitions, NamedFunnel
+from pipeline.sqlfiles import load_sql, render_sql
+from pipeline.timeutil import utc_now
+from pipeline.warehouse.catalog import CatalogPublisher, published_tables
+from pipeline.warehouse.lake import Lake
+from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, FUNNEL_TABLE_SCHEMA, TABLES
+
+__all__ = ["MaterializeReport", "Materializer"]
+
+log = logging.getLogger(__name__)
+
+_TAGS = "defined_event_tags"
+_BATCH_ROWS = 50_000
+_MAX_TAG_FILES = 32  # more incremental files than this: rewrite them as one
+
+
+@dataclass
+class MaterializeReport:
+    """What one run did."""
+
+    full: bool
+    events_tagged: int = 0
+    funnels: dict[str, int] = field(default_factory=dict)  # name -> persons at step 1
+    seconds: float = 0.0
+
+
+@dataclass
+class Materializer:
+    """Builds the published tables; ``run_once`` is one pass."""
+
+    lake: Lake
+    published: Lake
+    publisher: CatalogPublisher
+    warehouse_path: Path
+    definitions: Callable[[], Definitions]
+    grace_s: float = 120.0  # replaced files stay readable this long (as in compaction)
+    clock: Callable[[], datetime] = utc_now
+
+    def run_once(self, full: bool = False) -> MaterializeReport:
+        """Tag new (or, with ``full``, all) events, rebuild the funnels, publish."""
+        started = time.perf_counter()
+        definitions = self.definitions()
+        self._delete_expired()
+        self.published.ensure_table(_TAGS, DEFINED_TAGS_SCHEMA)
+        report = MaterializeReport(full=full)
+        report.events_tagged = self._tag(definitions, full)
+        self.publisher.publish()  # the funnels read the new tags through the catalog
+        for funnel in definitions.funnels:
+            report.funnels[funnel.name] = self._funnel(funnel)
+        self._drop_stale_funnels({f.name for f in definitions.funnels})
+        self.publisher.publish()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _tag(self, definitions: Definitions, full: bool) -> int:
+        old_files = self.published.data_files(_TAGS)
+        current = self._current_version()
+        rebuild = full or (current is not None and current != definitions.events_version)
+        con = duckdb.connect()
+        try:
+            for table in TABLES:
+                files = [str(p) for p in self.lake.live_files(table)]
+                con.execute(render_sql(f"lake/{table}", source=files))
+            # A rebuild compares against no tags (the schema file alone): everything is new.
+            tags = self.published.live_files(_TAGS)
+            self._view(con, _TAGS, tags[:1] if rebuild else tags)
+            untagged = con.sql(
+                load_sql("materialize/untagged_events"),
+                params={"version": definitions.events_version},
+            ).to_arrow_reader(_BATCH_ROWS)
+            written = 0
+            now = self.clock()
+            for batch in untagged or ():
+                tagged = _tag_batch(batch, definitions, now)
+                if tagged.num_rows:
+                    self.published.write(_TAGS, tagged)
+                    written += tagged.num_rows
+        finally:
+            con.close()
+        if rebuild:
+            self.published.retire(_TAGS, old_files, time.time())
+        elif len(self.published.live_files(_TAGS)) > _MAX_TAG_FILES:
+            self._merge_tags()
+        return written
+
+    def _view(self, con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
+        sql = render_sql("published/table", identifiers={"name": table}, source=map(str, files))
+        con.execute(sql)
+
+    def _current_version(self) -> str | None:
+        con = duckdb.connect()
+        try:
+            self._view(con, _TAGS, self.published.live_files(_TAGS))
+            row = con.execute(load_sql("materialize/tags_version")).fetchone()
+        finally:
+            con.close()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def _merge_tags(self) -> None:
+        live = self.published.live_files(_TAGS)
+        con = duckdb.connect()
+        try:
+            self._view(con, _TAGS, live)
+            merged = con.table(_TAGS).to_arrow_table()
+        finally:
+            con.close()
+        schema = DEFINED_TAGS_SCHEMA
+        self.published.write(_TAGS, merged.select(schema.names).cast(schema))
+        self.published.retire(_TAGS, live[1:], time.time())  # all but the schema file
+
+    def _funnel(self, funnel: NamedFunnel) -> int:
+        from pipeline.warehouse.funnel import run_funnel
+
+        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+        try:
+            result = run_funnel(con, funnel.spec, now=self.clock())
+        finally:
+            con.close()
+        rows = [
+            {
+                "step_index": i + 1,
+                "step": step.step,
+                "count": step.count,
+                "conversion_from_previous": step.conversion_from_previous,
+                "conversion_from_first": step.conversion_from_first,
+                "dropped": step.dropped,
+                "in_flight": step.in_flight,
+                "median_time_to_convert_s": step.median_time_to_convert_s,
+                "as_of": result.as_of,
+            }
+            for i, step in enumerate(result.steps)
+        ]
+        table = f"funnel_{funnel.name}"
+        self.published.ensure_table(table, FUNNEL_TABLE_SCHEMA)
+        old = self.published.data_files(table)
+        self.published.write(table, pa.Table.from_pylist(rows, schema=FUNNEL_TABLE_SCHEMA))
+        self.published.retire(table, old, time.time())
+        return result.steps[0].count if result.steps else 0
+
+    def _drop_stale_funnels(self, names: set[str]) -> None:
+        for table in published_tables(self.published):
+            if table.startswith("funnel_") and table.removeprefix("funnel_") not in names:
+                self.published.drop_table(table, time.time())
+
+    def _delete_expired(self) -> None:
+        older_than = time.time() - self.grace_s
+        for table in published_tables(self.published):
+            self.published.delete_retired(table, older_than)
+
+    def run(
+        self,
+        stop: threading.Event,
+        interval_s: float,
+        on_run: Callable[[MaterializeReport | None], None],
+    ) -> None:
+        """Runs every ``interval_s`` until ``stop`` (a ``threading.Event``) is set."""
+        while True:
+            try:
+                on_run(self.run_once())
+            except (OSError, duckdb.Error) as exc:
+                log.warning("materializer run failed, will retry: %s", exc)
+                on_run(None)
+            if stop.wait(interval_s):
+                return
+
+
+def _tag_batch(batch: pa.RecordBatch, definitions: Definitions, now: datetime) -> pa.Table:
+    ids = batch.column("event_id").to_pylist()
+    if definitions.events:
+        names = [definitions.defined_events(event) for event in _events(batch)]
+    else:
+        names = [[] for _ in ids]
+    return pa.table(
+        {
+            "event_id": pa.array(ids, pa.string()),
+            "names": pa.array(names, pa.list_(pa.string())),
+            "version": pa.array([definitions.events_version] * len(ids), pa.string()),
+            "tagged_at": pa.array([now] * len(ids), DEFINED_TAGS_SCHEMA.field("tagged_at").type),
+        },
+        schema=DEFINED_TAGS_SCHEMA,
+    )
+
+
+def _events(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
+    """The fields a definition looks at, as stage 1 sees them (JSON decoded)."""
+    columns = {n: batch.column(n).to_pylist() for n in ("type", "event", "context", "elements")}
+    for i in range(batch.num_rows):
+        yield {
+            "type": columns["type"][i],
+            "event": columns["event"][i],
+            "context": _json(columns["context"][i]),
+            "elements": _json(columns["elements"][i]),
+        }
+
+
+def _json(text: str | None) -> Any:
+    return orjson.loads(text) if text else None
