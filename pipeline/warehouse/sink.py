@@ -7,6 +7,7 @@ records instead of losing them; the replayed copies carry the same event_id and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -40,10 +41,16 @@ def decode_record(value: bytes | None, schema: pa.Schema) -> dict[str, Any]:
     record = orjson.loads(value)
     if not isinstance(record, dict):
         raise ValueError("record is not a JSON object")
-    for f in schema:
-        if not f.nullable and not isinstance(record.get(f.name), str):
-            raise ValueError(f"{f.name} missing or not a string")
+    for name in _required(schema):
+        if not isinstance(record.get(name), str):
+            raise ValueError(f"{name} missing or not a string")
     return record
+
+
+@functools.cache
+def _required(schema: pa.Schema) -> tuple[str, ...]:
+    # Looked up once per table, not per record: the sink decodes every row it writes.
+    return tuple(f.name for f in schema if not f.nullable)
 
 
 class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

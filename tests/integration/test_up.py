@@ -75,14 +75,20 @@ def up(make_settings) -> Iterator[Up]:  # type: ignore[no-untyped-def]
         started.proc.wait()
 
 
-def _gone(procs: list[psutil.Process]) -> bool:
-    def dead(p: psutil.Process) -> bool:
+def _survivors(procs: list[psutil.Process]) -> list[str]:
+    """The command lines of the processes still alive (a zombie counts as dead)."""
+    alive = []
+    for p in procs:
         try:
-            return p.status() == psutil.STATUS_ZOMBIE
+            if p.status() != psutil.STATUS_ZOMBIE:
+                alive.append(" ".join(p.cmdline()[-2:]))
         except psutil.NoSuchProcess:
-            return True
+            pass
+    return alive
 
-    return all(dead(p) for p in procs)
+
+def _gone(procs: list[psutil.Process]) -> bool:
+    return not _survivors(procs)
 
 
 def test_up_end_to_end_then_ctrl_c_leaves_nothing(up: Up) -> None:
@@ -159,7 +165,10 @@ def test_up_killed_with_sigkill_leaves_no_orphans(up: Up) -> None:
     assert len(family) >= 5
     up.proc.kill()
     up.proc.wait()
-    wait_until(lambda: _gone(family), 15, what="children to die with their parent")
+    deadline = time.monotonic() + 20
+    while _survivors(family) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _survivors(family), f"outlived autocap up: {_survivors(family)}"
 
 
 def test_demo_traffic_reaches_the_warehouse(make_settings) -> None:  # type: ignore[no-untyped-def]

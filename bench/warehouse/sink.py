@@ -1,0 +1,178 @@
+"""``python -m bench.warehouse.sink``: the sink's rows/s against a bare Arrow → Parquet write.
+
+Each run starts a fresh embedded broker and preloads stage 1's ``enriched`` topic with
+realistic enriched events (``bench/stream/traffic.py`` passed through the real stage-1
+``process``). Then, side by side on the same records:
+
+1. the baseline: the records, already decoded into Arrow tables of the sink's batch size,
+   written with ``pyarrow.parquet.write_table`` (zstd, as the lake) — the bare library
+   doing the file-writing part of the sink's work;
+2. ``python -m pipeline sink`` (what ``autocap up`` runs): Kafka fetch, JSON decode, Arrow,
+   Parquet (temp, fsync, rename), offsets committed, catalog republished.
+
+The sink's rate is taken between its first and last file (start-up and the group join are
+outside it): rows after the first file / (last file's time - first file's time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import orjson
+import pyarrow.parquet as pq
+
+from bench.collector.stack import bench_settings
+from bench.stream.run import _START, _preload
+from bench.stream.traffic import raw_records
+from pipeline.broker import EmbeddedBroker
+from pipeline.cluster import ensure_topics
+from pipeline.identity import device_key
+from pipeline.processes import die_with_parent, free_port, stop_process
+from pipeline.sessions import SessionRules
+from pipeline.stream.enrich import process
+from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
+
+_TARGET = 0.5
+
+
+def _enriched(count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    rules = SessionRules(timedelta(minutes=30), timedelta(hours=24))
+    identities: dict[str, object] = {}
+    sessions: dict[str, object] = {}
+    out = []
+    for _, value in raw_records(count, seed=seed, start=_START):
+        record = orjson.loads(value)
+        key = device_key(record)
+        identity, session, result = process(
+            identities.get(key),  # type: ignore[arg-type]
+            sessions.get(key),  # type: ignore[arg-type]
+            record,
+            rules,
+        )
+        identities[key], sessions[key] = identity, session
+        out.append((str(result.enriched["person_id"]).encode(), orjson.dumps(result.enriched)))
+    return out
+
+
+def _bare(records: list[tuple[bytes, bytes]], batch: int, folder: Path) -> float:
+    """Rows/s of pyarrow writing the same batches (already Arrow) to Parquet files."""
+    tables = [
+        records_to_table([orjson.loads(v) for _, v in records[i : i + batch]], EVENT_SCHEMA)
+        for i in range(0, len(records), batch)
+    ]
+    folder.mkdir()
+    started = time.perf_counter()
+    for n, table in enumerate(tables):
+        pq.write_table(table, folder / f"{n}.parquet", compression="zstd")
+    return len(records) / (time.perf_counter() - started)
+
+
+def _sink_rate(settings_env: dict[str, str], lake: Path, expected: int, log: Path) -> float:
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipeline", "sink"],
+            env=settings_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=die_with_parent,
+        )
+    spy = (
+        subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--pid",
+                str(proc.pid),
+                "--format",
+                "raw",
+                "--output",
+                os.environ["SINK_PROFILE"],
+                "--full-filenames",
+                "--rate",
+                "100",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        if os.environ.get("SINK_PROFILE")
+        else None
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while True:
+            files = sorted(
+                (p.stat().st_mtime, pq.ParquetFile(p).metadata.num_rows)
+                for p in lake.glob("*.parquet")
+                if p.name != "_schema.parquet"
+            )
+            if sum(rows for _, rows in files) >= expected:
+                break
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"sink wrote {sum(r for _, r in files)} of {expected} rows")
+            time.sleep(0.2)
+    finally:
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait()
+        stop_process(proc, grace_s=10.0)
+    (first, first_rows), (last, _) = files[0], files[-1]
+    return (expected - first_rows) / (last - first)
+
+
+def main() -> int:
+    """Run the benchmark; returns the exit code."""
+    parser = argparse.ArgumentParser(prog="python -m bench.warehouse.sink")
+    parser.add_argument("--events", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=10_000, help="the sink's batch size")
+    args = parser.parse_args()
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
+    bares, sinks = [], []
+    for run in range(1, args.runs + 1):
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            records = _enriched(args.events, seed=run)
+            with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
+                settings = bench_settings(broker.bootstrap, workdir / "data", 4, "warning")
+                settings = settings.with_overrides(
+                    sink_metrics_port=free_port(),
+                    sink_batch_max_records=args.batch,
+                    compact_interval_s=0.0,  # merging files is not what is measured
+                )
+                ensure_topics(settings, broker.bootstrap)
+                asyncio.run(_preload(broker.bootstrap, settings.topic("enriched"), records))
+                bares.append(_bare(records, args.batch, workdir / "bare"))
+                env = {k: v for k, v in os.environ.items() if not k.startswith("AUTOCAP_")}
+                sinks.append(
+                    _sink_rate(
+                        env | settings.to_env(),
+                        settings.lake_dir / "events",
+                        len(records),
+                        workdir / "sink.log",
+                    )
+                )
+        print(
+            f"run {run}: bare Arrow→Parquet {bares[-1]:,.0f} rows/s, sink {sinks[-1]:,.0f}"
+            f" rows/s, ratio {sinks[-1] / bares[-1]:.2f}",
+            flush=True,
+        )
+    ratio = statistics.median(s / b for s, b in zip(sinks, bares, strict=True))
+    verdict = "PASS" if ratio >= _TARGET else "FAIL"
+    print(
+        f"median: bare {statistics.median(bares):,.0f} rows/s, sink {statistics.median(sinks):,.0f}"
+        f" rows/s, ratio {ratio:.2f} (target ≥ {_TARGET:.2f}): {verdict}"
+    )
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
