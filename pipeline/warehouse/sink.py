@@ -33,6 +33,9 @@ __all__ = ["EventSink", "decode_record"]
 
 log = logging.getLogger(__name__)
 
+#: A commit that takes longer is given up (the rows are durable; a replay collapses).
+_COMMIT_TIMEOUT_MS = 5000
+
 
 def decode_record(value: bytes | None, schema: pa.Schema) -> dict[str, Any]:
     """Decode one record for a lake table; ``ValueError`` names what is wrong."""
@@ -123,7 +126,8 @@ class EventSink:
             self.flush()
             self.publisher.publish_if_due()
         finally:
-            self._consumer.close()
+            # Bounded: at shutdown the broker may be gone too (autocap up was killed).
+            self._consumer.close(autocommit=False, timeout_ms=_COMMIT_TIMEOUT_MS)
             self._producer.close(timeout=5)
 
     def _due(self) -> bool:
@@ -160,7 +164,7 @@ class EventSink:
             if tp not in offsets or rec.offset + 1 > offsets[tp].offset:
                 offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
         try:
-            self._consumer.commit(offsets)
+            self._consumer.commit(offsets, timeout_ms=_COMMIT_TIMEOUT_MS)
             self.metrics.last_commit_timestamp.set_to_current_time()
         except (CommitFailedError, KafkaError) as exc:
             # The rows are durable; a later replay of them is collapsed by event_id.

@@ -83,13 +83,19 @@ def test_status_rates_come_from_the_difference_of_two_scrapes() -> None:
     }
 
     def fetch(url: str, timeout: float) -> bytes:
-        if url not in scrapes:  # the sink is down
+        if url not in scrapes:  # the sink and the materializer are down
             raise ConnectionRefusedError(url)
         return scrapes[url].pop(0)
 
     ticks = iter([0.0, 2.0])
     status = from_scrapes(settings, 2.0, fetch, sleep=lambda s: None, clock=lambda: next(ticks))
-    assert status.roles == {"collector": True, "worker": True, "sink": False, "health": True}
+    assert status.roles == {
+        "collector": True,
+        "worker": True,
+        "sink": False,
+        "health": True,
+        "materializer": False,
+    }
     assert status.throughput["accepted_eps"] == 20.0
     assert status.throughput["processed_eps"] is None
     assert status.throughput["rows_written_eps"] is None
