@@ -18,4 +18,15 @@ if [ "${1:-}" = "--test" ]; then
     extras="[test]"
 fi
 .venv/bin/python -m pip install --quiet --editable ".${extras}"
+if [ "${1:-}" = "--test" ]; then
+    # Browser tests drive Debian's chromium: Playwright cannot download its own browser here.
+    if [ ! -x /usr/bin/chromium ]; then
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+        $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium
+    fi
+    # autocap.js's build and unit-test tools (esbuild, jsdom, ajv), pinned by the lock file.
+    (cd collectors/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "autocap installed in .venv ($(.venv/bin/autocap --version))"

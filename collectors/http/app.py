@@ -33,6 +33,7 @@ from collectors.http.openapi import build_openapi
 from collectors.http.privacy import anonymize_ip
 from collectors.http.producer import EventProducer
 from collectors.http.ratelimit import RateLimiter
+from collectors.http.snippet import SNIPPET_FILES, load_snippets, snippet_response
 from collectors.http.spool import DiskSpool, SpoolFull
 from pipeline.deadletter import dead_letter_record
 from pipeline.errors import InvalidEvent
@@ -164,6 +165,7 @@ def create_app(
     per_ip = RateLimiter(settings.rate_limit_ip_eps, settings.rate_limit_burst_s)
     raw_topic, dead_topic = settings.topic("raw"), settings.topic("dead_letter")
     openapi = orjson.dumps(build_openapi())
+    snippets = load_snippets()
 
     def client_ip(request: Request) -> str | None:
         if settings.trust_forwarded_for:
@@ -178,6 +180,17 @@ def create_app(
         if origin is None or not ({origin, "*"} & allowed):
             return {}
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def refusal_cors(origin: str | None) -> dict[str, str]:
+        # A refusal carries no data, so any page may read it: the snippet must see a 400
+        # or 401 (and not retry it) rather than an opaque network error it would retry.
+        if origin is None:
+            return {}
+        return {
+            "Access-Control-Allow-Origin": origin,
+            "Access-Control-Expose-Headers": "Retry-After",
+            "Vary": "Origin",
+        }
 
     def authenticate(request: Request, body: Any) -> str:
         key = _basic_auth_key(request)
@@ -325,7 +338,7 @@ def create_app(
                         "message": str(exc),
                         "error": {"field": exc.field, "reason": exc.reason, "message": str(exc)},
                     },
-                    exc.headers,
+                    exc.headers | refusal_cors(request.headers.get("origin")),
                 )
             elapsed = time.perf_counter() - started
             metrics.requests.labels(route, str(response.status_code)).inc()
@@ -377,6 +390,12 @@ def create_app(
     async def openapi_endpoint(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
+    def snippet_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            return snippet_response(request, snippets.get(name))
+
+        return serve
+
     routes = [
         Route("/v1/batch", endpoint("batch", None), methods=["POST"]),
         Route("/v1/batch", preflight, methods=["OPTIONS"]),
@@ -392,6 +411,7 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
+    routes += [Route(f"/{name}", snippet_endpoint(name), methods=["GET"]) for name in SNIPPET_FILES]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

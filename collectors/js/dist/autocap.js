@@ -1,4 +1,4 @@
-/* autocap.js | Apache-2.0 | https://github.com/autocap */
+/* autocap.js | Apache-2.0 | the autocap snippet: see collectors/js/README */
 (() => {
   // src/privacy.js
   var EMAIL = /[\w.%+-]+@[a-z\d-]+(?:\.[a-z\d-]+)*\.[a-z]{2,}/gi;
