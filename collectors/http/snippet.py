@@ -46,7 +46,9 @@ def load_snippets(folder: Path | None = None) -> dict[str, SnippetFile]:
         folder = folder or resource_dir("js")
     except FileNotFoundError:
         return {}
-    return {name: SnippetFile.read(folder / name) for name in SNIPPET_FILES if (folder / name).is_file()}
+    return {
+        name: SnippetFile.read(folder / name) for name in SNIPPET_FILES if (folder / name).is_file()
+    }
 
 
 def snippet_response(request: Request, snippet: SnippetFile | None) -> Response:
