@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import orjson
@@ -57,7 +57,8 @@ SHOP = """<!doctype html><html><head><title>Shop</title>
 <nav><a id="pricing" href="/spa.html?ref=nav" data-section="nav">Pricing</a></nav>
 <button id="buy" class="btn primary"><svg width="12" height="12"><circle cx="6" cy="6" r="5"/></svg>
   <span id="buy-label">Buy now</span></button>
-<div id="rage" style="cursor: pointer; width: 200px; height: 40px"><i id="rage-icon">Slow button</i></div>
+<div id="rage" style="cursor: pointer; width: 200px; height: 40px">
+  <i id="rage-icon">Slow button</i></div>
 <p id="contact">Mail {email} or card {card}</p>
 <form id="signup" action="/nowhere" onsubmit="event.preventDefault()">
   <input id="email" name="email" type="email">
@@ -93,7 +94,7 @@ class Site:
 
 
 class _Pages(BaseHTTPRequestHandler):
-    routes: dict[str, bytes] = {}
+    routes: ClassVar[dict[str, bytes]] = {}
 
     def do_GET(self) -> None:
         body = self.routes.get(self.path.split("?")[0])
