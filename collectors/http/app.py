@@ -182,15 +182,12 @@ def create_app(
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
 
     def refusal_cors(origin: str | None) -> dict[str, str]:
-        # A refusal carries no data, so any page may read it: the snippet must see a 400
-        # or 401 (and not retry it) rather than an opaque network error it would retry.
+        # A refusal carries no data, so any page may read it (``*``: nothing is echoed
+        # back): the snippet must see a 400 or 401 and drop the batch, not an opaque
+        # network error that it would retry forever.
         if origin is None:
             return {}
-        return {
-            "Access-Control-Allow-Origin": origin,
-            "Access-Control-Expose-Headers": "Retry-After",
-            "Vary": "Origin",
-        }
+        return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
 
     def authenticate(request: Request, body: Any) -> str:
         key = _basic_auth_key(request)

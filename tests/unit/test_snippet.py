@@ -87,10 +87,12 @@ def test_refusals_are_readable_by_the_page(tmp_path: Path) -> None:
             headers={"Origin": "https://elsewhere.example", "Content-Type": "text/plain"},
         )
         assert resp.status_code == 401
-        assert resp.headers["access-control-allow-origin"] == "https://elsewhere.example"
+        assert resp.headers["access-control-allow-origin"] == "*"
+        assert resp.headers["access-control-expose-headers"] == "Retry-After"
         ok = client.post(
             "/v1/batch",
             content=batch({"type": "track", "event": "x", "anonymousId": "a"}, writeKey=KEY),
             headers={"Origin": "https://shop.example", "Content-Type": "text/plain"},
         )
         assert ok.status_code == 200
+        assert ok.headers["access-control-allow-origin"] == "https://shop.example"

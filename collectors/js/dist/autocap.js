@@ -314,8 +314,13 @@
         }, ms);
       }
     }
-    /** Send one batch now (if online and nothing in flight); returns when it is settled. */
-    async flush() {
+    /** Send one batch now (if online and nothing in flight); resolves when it is settled, never rejects. */
+    flush() {
+      return this.send().catch(() => {
+        this.inflight = null;
+      });
+    }
+    async send() {
       if (this.inflight || !this.queue.length || !this.online()) return;
       const batch = this.queue.peek(this.batchSize);
       this.inflight = new Set(batch.map((e) => e.messageId));
@@ -567,7 +572,7 @@
         warn
       });
       win.addEventListener("online", safe(() => this.delivery.wake()));
-      if (o.autocapture) {
+      if (o.autocapture && !this.dnt) {
         const ac = o.autocapture === true ? {} : o.autocapture;
         const opts = { rageClick: o.rageClick, maxDepth: o.maxDepth };
         for (const name of CAPTURE) opts[name] = ac[name] !== false;

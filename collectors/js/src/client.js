@@ -95,7 +95,7 @@ export class Autocap {
       warn,
     });
     win.addEventListener("online", safe(() => this.delivery.wake()));
-    if (o.autocapture) {
+    if (o.autocapture && !this.dnt) {
       const ac = o.autocapture === true ? {} : o.autocapture;
       const opts = { rageClick: o.rageClick, maxDepth: o.maxDepth };
       for (const name of CAPTURE) opts[name] = ac[name] !== false;

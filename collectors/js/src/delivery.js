@@ -44,8 +44,14 @@ export class Delivery {
     }
   }
 
-  /** Send one batch now (if online and nothing in flight); returns when it is settled. */
-  async flush() {
+  /** Send one batch now (if online and nothing in flight); resolves when it is settled, never rejects. */
+  flush() {
+    return this.send().catch(() => {
+      this.inflight = null;
+    });
+  }
+
+  async send() {
     if (this.inflight || !this.queue.length || !this.online()) return;
     const batch = this.queue.peek(this.batchSize);
     this.inflight = new Set(batch.map((e) => e.messageId));

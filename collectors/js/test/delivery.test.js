@@ -155,3 +155,14 @@ test("a refused beacon leaves the events queued", () => {
   delivery.unload();
   assert.equal(delivery.queue.length, 1);
 });
+
+test("flush never rejects, even when building the body throws", async () => {
+  const { delivery } = setup();
+  delivery.envelope = () => {
+    throw new Error("boom");
+  };
+  delivery.queue.push(ev(1));
+  await delivery.flush(); // resolves: an unhandled rejection would reach the page's console
+  assert.equal(delivery.inflight, null);
+  assert.equal(delivery.queue.length, 1);
+});
