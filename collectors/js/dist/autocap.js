@@ -163,6 +163,7 @@
     }
     return out;
   }
+  var timezone;
   function pageContext(win) {
     const loc = win.location;
     const doc = win.document;
@@ -181,10 +182,14 @@
       screen: { width: scr.width, height: scr.height, density: win.devicePixelRatio },
       library: { name: "autocap.js", version: VERSION }
     };
-    try {
-      context.timezone = cut2(Intl.DateTimeFormat().resolvedOptions().timeZone, 64);
-    } catch (e) {
+    if (timezone === void 0) {
+      try {
+        timezone = cut2(Intl.DateTimeFormat().resolvedOptions().timeZone, 64);
+      } catch (e) {
+        timezone = "";
+      }
     }
+    if (timezone) context.timezone = timezone;
     const utm = campaign(loc.search);
     for (const key in utm) {
       context.campaign = utm;
@@ -368,11 +373,18 @@
 
   // src/queue.js
   var Queue = class {
-    /** ``storage`` is localStorage (or null: memory only); ``key`` names this queue in it. */
-    constructor(storage, key, max = 500) {
+    /**
+     * ``storage`` is localStorage (or null: memory only); ``key`` names this queue in it.
+     * ``defer(fn)`` runs ``fn`` a little later: writes are coalesced through it, because
+     * serializing a long queue on every click would cost the page milliseconds (page hide
+     * calls ``save()`` directly, so a reload still finds everything).
+     */
+    constructor(storage, key, max = 500, defer = (fn) => fn()) {
       this.storage = storage;
       this.key = key;
       this.max = max;
+      this.defer = defer;
+      this.dirty = false;
       this.items = [];
       try {
         const saved = storage && JSON.parse(storage.getItem(key) || "[]");
@@ -387,7 +399,7 @@
     push(event) {
       this.items.push(event);
       if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
-      this.save();
+      this.saveSoon();
     }
     /** The first ``n`` events not in ``skip`` (a set of messageIds), left in the queue. */
     peek(n, skip) {
@@ -402,14 +414,21 @@
     remove(batch) {
       const gone = new Set(batch.map((e) => e.messageId));
       this.items = this.items.filter((e) => !gone.has(e.messageId));
-      this.save();
+      this.saveSoon();
     }
     /** Drop everything (opt-out). */
     clear() {
       this.items = [];
       this.save();
     }
+    saveSoon() {
+      if (this.dirty) return;
+      this.dirty = true;
+      this.defer(() => this.save());
+    }
+    /** Write the queue to storage now. */
     save() {
+      this.dirty = false;
       try {
         if (!this.storage) return;
         if (this.items.length) this.storage.setItem(this.key, JSON.stringify(this.items));
@@ -553,7 +572,7 @@
       const url = `${o.host.replace(/\/+$/, "")}/v1/batch`;
       const safe = this.safe;
       this.delivery = new Delivery({
-        queue: new Queue(store.storage, `autocap_queue_${writeKey}`, o.maxQueue),
+        queue: new Queue(store.storage, `autocap_queue_${writeKey}`, o.maxQueue, (fn) => win.setTimeout(safe(fn), 300)),
         // text/plain and the key in the body: a "simple" CORS request, no preflight round trip.
         post: (body) => win.fetch(url, {
           method: "POST",
@@ -597,6 +616,12 @@
     save() {
       this.store.set("state", this.state);
     }
+    /** The page context, worked out again only when the URL or the title changes. */
+    context() {
+      const key = this.win.location.href + "\n" + this.win.document.title;
+      if (!this.ctx || this.ctx.key !== key) this.ctx = { key, value: pageContext(this.win) };
+      return this.ctx.value;
+    }
     send(type, fields, context) {
       if (!this.enabled()) return;
       const m = Object.assign(
@@ -605,7 +630,7 @@
           messageId: uuid(this.win.crypto),
           anonymousId: this.anonymousId,
           timestamp: (/* @__PURE__ */ new Date()).toISOString(),
-          context: context || pageContext(this.win)
+          context: context || this.context()
         },
         fields
       );

@@ -73,7 +73,7 @@ export class Autocap {
     const url = `${o.host.replace(/\/+$/, "")}/v1/batch`;
     const safe = this.safe;
     this.delivery = new Delivery({
-      queue: new Queue(store.storage, `autocap_queue_${writeKey}`, o.maxQueue),
+      queue: new Queue(store.storage, `autocap_queue_${writeKey}`, o.maxQueue, (fn) => win.setTimeout(safe(fn), 300)),
       // text/plain and the key in the body: a "simple" CORS request, no preflight round trip.
       post: (body) =>
         win
@@ -123,6 +123,13 @@ export class Autocap {
     this.store.set("state", this.state);
   }
 
+  /** The page context, worked out again only when the URL or the title changes. */
+  context() {
+    const key = this.win.location.href + "\n" + this.win.document.title;
+    if (!this.ctx || this.ctx.key !== key) this.ctx = { key, value: pageContext(this.win) };
+    return this.ctx.value;
+  }
+
   send(type, fields, context) {
     if (!this.enabled()) return;
     const m = Object.assign(
@@ -131,7 +138,7 @@ export class Autocap {
         messageId: uuid(this.win.crypto),
         anonymousId: this.anonymousId,
         timestamp: new Date().toISOString(),
-        context: context || pageContext(this.win),
+        context: context || this.context(),
       },
       fields,
     );

@@ -22,6 +22,8 @@ export function campaign(search) {
   return out;
 }
 
+let timezone;
+
 /** The Segment-style ``context`` of an event on the page ``win`` shows now. */
 export function pageContext(win) {
   const loc = win.location;
@@ -41,11 +43,14 @@ export function pageContext(win) {
     screen: { width: scr.width, height: scr.height, density: win.devicePixelRatio },
     library: { name: "autocap.js", version: VERSION },
   };
-  try {
-    context.timezone = cut(Intl.DateTimeFormat().resolvedOptions().timeZone, 64);
-  } catch (e) {
-    // Old browsers without Intl: no timezone.
+  if (timezone === undefined) {
+    try {
+      timezone = cut(Intl.DateTimeFormat().resolvedOptions().timeZone, 64); // slow: once
+    } catch (e) {
+      timezone = ""; // old browsers without Intl
+    }
   }
+  if (timezone) context.timezone = timezone;
   const utm = campaign(loc.search);
   for (const key in utm) {
     context.campaign = utm;

@@ -1,12 +1,19 @@
 // The outgoing queue: events waiting for the collector, persisted in localStorage so a
-// reload or a crash does not lose them. Bounded: past ``max`` the oldest are dropped.
+// reload does not lose them. Bounded: past ``max`` the oldest are dropped.
 
 export class Queue {
-  /** ``storage`` is localStorage (or null: memory only); ``key`` names this queue in it. */
-  constructor(storage, key, max = 500) {
+  /**
+   * ``storage`` is localStorage (or null: memory only); ``key`` names this queue in it.
+   * ``defer(fn)`` runs ``fn`` a little later: writes are coalesced through it, because
+   * serializing a long queue on every click would cost the page milliseconds (page hide
+   * calls ``save()`` directly, so a reload still finds everything).
+   */
+  constructor(storage, key, max = 500, defer = (fn) => fn()) {
     this.storage = storage;
     this.key = key;
     this.max = max;
+    this.defer = defer;
+    this.dirty = false;
     this.items = [];
     try {
       const saved = storage && JSON.parse(storage.getItem(key) || "[]");
@@ -24,7 +31,7 @@ export class Queue {
   push(event) {
     this.items.push(event);
     if (this.items.length > this.max) this.items.splice(0, this.items.length - this.max);
-    this.save();
+    this.saveSoon();
   }
 
   /** The first ``n`` events not in ``skip`` (a set of messageIds), left in the queue. */
@@ -41,7 +48,7 @@ export class Queue {
   remove(batch) {
     const gone = new Set(batch.map((e) => e.messageId));
     this.items = this.items.filter((e) => !gone.has(e.messageId));
-    this.save();
+    this.saveSoon();
   }
 
   /** Drop everything (opt-out). */
@@ -50,7 +57,15 @@ export class Queue {
     this.save();
   }
 
+  saveSoon() {
+    if (this.dirty) return;
+    this.dirty = true;
+    this.defer(() => this.save());
+  }
+
+  /** Write the queue to storage now. */
   save() {
+    this.dirty = false;
     try {
       if (!this.storage) return;
       if (this.items.length) this.storage.setItem(this.key, JSON.stringify(this.items));

@@ -166,3 +166,21 @@ test("flush never rejects, even when building the body throws", async () => {
   assert.equal(delivery.inflight, null);
   assert.equal(delivery.queue.length, 1);
 });
+
+test("queue writes are coalesced through defer; save() writes at once", () => {
+  const storage = new MemoryStorage();
+  let writes = 0;
+  const setItem = storage.setItem.bind(storage);
+  storage.setItem = (k, v) => (writes++, setItem(k, v));
+  const deferred = [];
+  const queue = new Queue(storage, "q", 10, (fn) => deferred.push(fn));
+  for (let i = 1; i <= 5; i++) queue.push(ev(i));
+  assert.equal(writes, 0);
+  assert.equal(deferred.length, 1); // one write scheduled for the five pushes
+  deferred.shift()();
+  assert.equal(writes, 1);
+  assert.equal(new Queue(storage, "q").length, 5);
+  queue.push(ev(6));
+  queue.save(); // page hide: now, not later
+  assert.equal(new Queue(storage, "q").length, 6);
+});

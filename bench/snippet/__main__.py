@@ -1,0 +1,137 @@
+"""``python -m bench.snippet``: what autocap.js costs the host page, in headless Chromium.
+
+Baseline, measured side by side in the same browser: the same page without the snippet.
+Each run loads both pages and times, on the page's main thread, N synthetic clicks on the
+label of a ``role=button`` element inside a product grid (``click()`` dispatches through
+every listener synchronously, so the snippet's capture work is inside the timing; not a
+``<button>``: Chromium's own per-click work on form controls on a real origin takes
+milliseconds and would drown the measurement), and the page load (DOMContentLoaded to
+load end). Pages, the script and a stand-in collector answering 200 are served by a local
+HTTP server (not Playwright's router: with interception on, every click costs Chromium
+milliseconds), so only the snippet's own work is measured. Prints a Markdown table and the medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page, sync_playwright
+
+ROOT = Path(__file__).parents[2]
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
+GRID = "".join(
+    f'<div class="card" data-sku="sku-{i}"><h3>Product {i}</h3><p>Great product {i}</p>'
+    f'<div role="button" class="btn add" data-sku="sku-{i}"><svg width="8" height="8"></svg>'
+    f"<span>Add to cart</span></div></div>"
+    for i in range(200)
+)
+PAGE = """<!doctype html><html><head><title>Bench</title>{head}</head>
+<body><main><section class="grid">{grid}</section></main></body></html>"""
+SNIPPET_HEAD = (
+    '<script src="/autocap.min.js"></script>'
+    '<script>autocap.init("wk_bench", {flushInterval: 1000});</script>'
+)
+CLICKS_JS = """(n) => {
+  const target = document.querySelectorAll(".add span")[150];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) target.click();
+  return (performance.now() - t0) * 1000 / n;
+}"""
+LOAD_JS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  return nav.loadEventEnd - nav.domContentLoadedEventStart;
+}"""
+
+
+class _Site(BaseHTTPRequestHandler):
+    """The bench pages, the built snippet, and a collector that accepts everything."""
+
+    def do_GET(self) -> None:
+        if self.path == "/autocap.min.js":
+            body = (ROOT / "collectors" / "js" / "dist" / "autocap.min.js").read_bytes()
+            self._answer(body, "application/javascript")
+        else:
+            head = SNIPPET_HEAD if self.path == "/with.html" else ""
+            self._answer(PAGE.format(head=head, grid=GRID).encode(), "text/html")
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self._answer(b'{"success":true}', "application/json")
+
+    def _answer(self, body: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def _measure(page: Page, url: str, clicks: int) -> tuple[float, float]:
+    page.goto(url)
+    page.wait_for_load_state("load")
+    page.wait_for_timeout(100)  # let the load event finish before reading its end
+    load_ms = float(page.evaluate(LOAD_JS))
+    page.evaluate(CLICKS_JS, 50)  # warm-up: JIT, first layout
+    return float(page.evaluate(CLICKS_JS, clicks)), load_ms
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; prints one row per run, then the medians."""
+    parser = argparse.ArgumentParser(prog="python -m bench.snippet", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--clicks", type=int, default=2000, help="clicks timed per page")
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    rows: list[dict[str, Any]] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Site)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{server.server_address[1]}"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=args.chromium, args=CHROMIUM_ARGS)
+        for _ in range(args.runs):
+            context = browser.new_context()
+            page = context.new_page()
+            base_click, base_load = _measure(page, f"{origin}/without.html", args.clicks)
+            snip_click, snip_load = _measure(page, f"{origin}/with.html", args.clicks)
+            context.close()
+            rows.append(
+                {
+                    "base_click": base_click,
+                    "snip_click": snip_click,
+                    "base_load": base_load,
+                    "snip_load": snip_load,
+                }
+            )
+        browser.close()
+    server.shutdown()
+    print(
+        "| run | click, no snippet (µs) | click, autocap.js (µs) | added per click (µs) |"
+        " load, no snippet (ms) | load, autocap.js (ms) |"
+    )
+    print("|---|---|---|---|---|---|")
+    for i, r in enumerate(rows, 1):
+        print(
+            f"| {i} | {r['base_click']:.1f} | {r['snip_click']:.1f} | "
+            f"{r['snip_click'] - r['base_click']:.1f} | {r['base_load']:.1f} | "
+            f"{r['snip_load']:.1f} |"
+        )
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    print(
+        f"\nmedians: a click costs {med['snip_click']:.1f} µs with autocap.js vs "
+        f"{med['base_click']:.1f} µs without (x{med['snip_click'] / med['base_click']:.1f}, "
+        f"+{med['snip_click'] - med['base_click']:.1f} µs); page load "
+        f"{med['snip_load']:.1f} ms vs {med['base_load']:.1f} ms"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
