@@ -163,7 +163,6 @@
     }
     return out;
   }
-  var timezone;
   function pageContext(win) {
     const loc = win.location;
     const doc = win.document;
@@ -182,14 +181,6 @@
       screen: { width: scr.width, height: scr.height, density: win.devicePixelRatio },
       library: { name: "autocap.js", version: VERSION }
     };
-    if (timezone === void 0) {
-      try {
-        timezone = cut2(Intl.DateTimeFormat().resolvedOptions().timeZone, 64);
-      } catch (e) {
-        timezone = "";
-      }
-    }
-    if (timezone) context.timezone = timezone;
     const utm = campaign(loc.search);
     for (const key in utm) {
       context.campaign = utm;
@@ -608,7 +599,7 @@
         );
       }
       for (const [name, args] of this.pending.splice(0)) this[name].apply(this, args);
-      this.delivery.flush();
+      win.setTimeout(safe(() => this.delivery.flush()), 0);
     }
     enabled() {
       return !this.dnt && !(this.state.optedOut == null ? this.o.optOutByDefault : this.state.optedOut);

@@ -112,7 +112,8 @@ export class Autocap {
       );
     }
     for (const [name, args] of this.pending.splice(0)) this[name].apply(this, args);
-    this.delivery.flush(); // what an earlier page left in storage
+    // What an earlier page left in storage, once the page's own scripts have run.
+    win.setTimeout(safe(() => this.delivery.flush()), 0);
   }
 
   enabled() {
