@@ -18,6 +18,7 @@ server, so only the snippet's own work is measured. Prints a Markdown table and 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,7 +74,8 @@ class _Site(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)  # a beacon's page may be gone before the answer
 
     def log_message(self, *args: Any) -> None:
         pass
