@@ -27,6 +27,10 @@ if [ "${1:-}" = "--test" ]; then
         $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium
     fi
     # autocap.js's build and unit-test tools (esbuild, jsdom, ajv), pinned by the lock file.
+    if ! command -v npm >/dev/null || ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+        echo "autocap's JavaScript tests need Node.js 20.19 or later with npm (jsdom needs it)" >&2
+        exit 1
+    fi
     (cd collectors/js && npm ci --no-audit --no-fund --loglevel=error)
 fi
 echo "autocap installed in .venv ($(.venv/bin/autocap --version))"
