@@ -29,4 +29,19 @@ if [ "${1:-}" = "--test" ]; then
     fi
 fi
 .venv/bin/python -m pip install --quiet --editable ".${extras}"
+if [ "${1:-}" = "--test" ]; then
+    # Browser tests drive Debian's chromium: Playwright cannot download its own browser here.
+    if [ ! -x /usr/bin/chromium ]; then
+        sudo=""
+        [ "$(id -u)" = 0 ] || sudo="sudo"
+        $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+        $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium
+    fi
+    # autocap.js's build and unit-test tools (esbuild, jsdom, ajv), pinned by the lock file.
+    if ! command -v npm >/dev/null || ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+        echo "autocap's JavaScript tests need Node.js 20.19 or later with npm (jsdom needs it)" >&2
+        exit 1
+    fi
+    (cd collectors/js && npm ci --no-audit --no-fund --loglevel=error)
+fi
 echo "autocap installed in .venv ($(.venv/bin/autocap --version))"

@@ -98,6 +98,7 @@ def _banner(
     collector = f"http://{settings.collector_host}:{settings.collector_port}"
     table = Table(title="autocap is up", show_header=False, title_justify="left")
     table.add_row("collector", f"{collector}/v1/batch   (metrics {collector}/metrics)")
+    table.add_row("snippet", f"<script src={collector}/autocap.min.js>   (README: Snippet)")
     table.add_row("broker", bootstrap + ("   (embedded Tansu, memory storage)" if embedded else ""))
     table.add_row(
         "worker", f"metrics http://{settings.metrics_host}:{settings.worker_metrics_port}/metrics"

@@ -33,6 +33,7 @@ from collectors.http.openapi import build_openapi
 from collectors.http.privacy import anonymize_ip
 from collectors.http.producer import EventProducer
 from collectors.http.ratelimit import RateLimiter
+from collectors.http.snippet import SNIPPET_FILES, load_snippets, snippet_response
 from collectors.http.spool import DiskSpool, SpoolFull
 from pipeline.deadletter import dead_letter_record
 from pipeline.errors import InvalidEvent
@@ -165,6 +166,7 @@ def create_app(
     per_ip = RateLimiter(settings.rate_limit_ip_eps, settings.rate_limit_burst_s)
     raw_topic, dead_topic = settings.topic("raw"), settings.topic("dead_letter")
     openapi = orjson.dumps(build_openapi())
+    snippets = load_snippets()
 
     def client_ip(request: Request) -> str | None:
         if settings.trust_forwarded_for:
@@ -179,6 +181,14 @@ def create_app(
         if origin is None or not ({origin, "*"} & allowed):
             return {}
         return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+
+    def refusal_cors(origin: str | None) -> dict[str, str]:
+        # A refusal carries no data, so any page may read it (``*``: nothing is echoed
+        # back): the snippet must see a 400 or 401 and drop the batch, not an opaque
+        # network error that it would retry forever.
+        if origin is None:
+            return {}
+        return {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Retry-After"}
 
     def authenticate(request: Request, body: Any) -> str:
         key = _basic_auth_key(request)
@@ -326,7 +336,7 @@ def create_app(
                         "message": str(exc),
                         "error": {"field": exc.field, "reason": exc.reason, "message": str(exc)},
                     },
-                    exc.headers,
+                    exc.headers | refusal_cors(request.headers.get("origin")),
                 )
             elapsed = time.perf_counter() - started
             metrics.requests.labels(route, str(response.status_code)).inc()
@@ -378,6 +388,12 @@ def create_app(
     async def openapi_endpoint(request: Request) -> Response:
         return Response(openapi, media_type="application/json")
 
+    def snippet_endpoint(name: str) -> Callable[[Request], Awaitable[Response]]:
+        async def serve(request: Request) -> Response:
+            return snippet_response(request, snippets.get(name))
+
+        return serve
+
     routes = [
         Route("/v1/batch", endpoint("batch", None), methods=["POST"]),
         Route("/v1/batch", preflight, methods=["OPTIONS"]),
@@ -393,6 +409,7 @@ def create_app(
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
     ]
+    routes += [Route(f"/{name}", snippet_endpoint(name), methods=["GET"]) for name in SNIPPET_FILES]
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

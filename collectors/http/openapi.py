@@ -171,6 +171,15 @@ def build_openapi() -> dict[str, Any]:
         },
         "/metrics": {"get": {"summary": "Prometheus metrics", "responses": plain}},
     }
+    script = {
+        "200": {"description": "The script (gzip when accepted), cacheable for an hour"},
+        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+        "404": {"description": "The snippet is not built in this install"},
+    }
+    for name, what in (("autocap.js", "readable"), ("autocap.min.js", "minified")):
+        paths[f"/{name}"] = {
+            "get": {"summary": f"The autocap.js browser snippet, {what}", "responses": script}
+        }
     return {
         "openapi": "3.1.0",
         "info": {
