@@ -197,7 +197,7 @@ def verify_connection(
 
 def _devices(con: duckdb.DuckDBPyConnection) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Each device's rows, streamed in batches (one device in memory at a time)."""
-    reader = con.execute(load_sql("verify/events")).to_arrow_reader(_BATCH_ROWS)
+    reader = con.sql(load_sql("verify/events")).to_arrow_reader(_BATCH_ROWS)
     assert reader is not None  # a SELECT always has a result
     device: str | None = None
     rows: list[dict[str, Any]] = []
