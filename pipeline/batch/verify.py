@@ -187,7 +187,7 @@ def verify_connection(
             example = {"event_id": event_id, "kind": kind, "from": source, "to": target}
             ledger.differ("extra_in_stream", example, explained.get(device))
     for session_id, device, count, _start, end in stream_sessions.values():
-        if cutoff is None or end >= cutoff:
+        if cutoff is None or end is None or end >= cutoff:
             sessions.skipped += 1
             continue
         example = {"session_id": session_id, "device": device, "events": count}
