@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 from rich.console import Console
 
 from pipeline import __version__
-from pipeline.errors import AutocapError, ConfigError
+from pipeline.errors import AutocapError, ConfigError, VerifyMismatch
 from pipeline.settings import Settings, load_settings, setting_docs
 
 __all__ = ["main"]
@@ -100,6 +101,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--prometheus-url", dest="prometheus_url", help="Prometheus server URL")
 
+    imports = sub.add_parser(
+        "import", parents=[common], help="backfill Segment-spec JSONL or Parquet history"
+    )
+    imports.add_argument("files", nargs="+", type=Path, metavar="FILE", help="files to import")
+    imports.add_argument(
+        "--format", dest="input_format", default="auto", help="jsonl, parquet or auto"
+    )
+    imports.add_argument("--write-key", help="the source's write key (kept on dead letters)")
+    imports.add_argument("--output", choices=("table", "json"), default="table", help="summary as")
+
+    verify = sub.add_parser(
+        "verify", parents=[common], help="recompute stage 1 in batch and compare with the stream"
+    )
+    verify.add_argument("--format", choices=("table", "json"), default="table")
+    verify.add_argument(
+        "--strict",
+        action="store_true",
+        help="also fail on differences explained by events that arrived out of order",
+    )
+
     sub.add_parser("config", parents=[common], help="print the effective settings")
     sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
     return parser
@@ -181,6 +202,26 @@ def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
         Console().print(render(status))
 
 
+def _cmd_import(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.backfill.command import render_summary, run_import
+
+    summary = run_import(settings, args.files, args.input_format, args.write_key)
+    if args.output == "json":
+        sys.stdout.write(orjson.dumps(summary.to_json()).decode() + "\n")
+    else:
+        render_summary(summary, Console())
+
+
+def _cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.batch.verify import verify_warehouse
+    from pipeline.batch.verify_report import print_report
+
+    report = verify_warehouse(settings)
+    print_report(report, args.format, strict=args.strict)
+    if report.failed(strict=args.strict):
+        raise VerifyMismatch(report.verdict(strict=args.strict))
+
+
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     from rich.table import Table
 
@@ -226,6 +267,8 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "query": _cmd_query,
     "funnel": _cmd_funnel,
     "status": _cmd_status,
+    "import": _cmd_import,
+    "verify": _cmd_verify,
     "config": _cmd_config,
     "openapi": _cmd_openapi,
 }

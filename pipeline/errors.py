@@ -13,11 +13,13 @@ __all__ = [
     "ChildFailed",
     "ConfigError",
     "FunnelError",
+    "ImportFailed",
     "InvalidEvent",
     "MonitoringUnavailable",
     "PortInUse",
     "QueryError",
     "TopicSetupFailed",
+    "VerifyMismatch",
 ]
 
 
@@ -74,3 +76,13 @@ class FunnelError(AutocapError):
     """A funnel definition is invalid (steps, window, mode, property...)."""
 
     exit_code = 2
+
+
+class ImportFailed(AutocapError):
+    """``autocap import`` cannot read an input file (missing, unreadable, wrong format)."""
+
+    exit_code = 2
+
+
+class VerifyMismatch(AutocapError):
+    """``autocap verify`` found differences between the stream's results and the batch's."""

@@ -1,0 +1,1 @@
+"""Backfilling history: `autocap import` reads Segment-spec files into the raw topic."""

@@ -1,0 +1,1 @@
+"""Batch recomputation over the warehouse: `autocap verify` (and, later, backfills)."""
