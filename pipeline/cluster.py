@@ -18,7 +18,13 @@ from kafka.errors import KafkaError, TopicAlreadyExistsError
 from pipeline.errors import BrokerUnavailable, TopicSetupFailed
 from pipeline.settings import Settings
 
-__all__ = ["TOPICS", "ensure_topics", "parse_bootstrap", "wait_for_kafka"]
+__all__ = [
+    "TOPICS",
+    "ensure_topics",
+    "parse_bootstrap",
+    "running_bootstrap",
+    "wait_for_kafka",
+]
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +141,20 @@ def ensure_topics(settings: Settings, bootstrap: str, names: Iterable[str] = TOP
     if created:
         log.info("created topics %s", ", ".join(created))
     return created
+
+
+#: Written by `autocap up` while its embedded broker runs, so commands run beside it
+#: (`autocap import`) find the broker without being told its (random) port.
+RUNNING_BOOTSTRAP_FILE = "kafka_bootstrap"
+
+
+def running_bootstrap(settings: Settings) -> str | None:
+    """The configured bootstrap, else the embedded broker of an `autocap up` on this data
+    dir, else None."""
+    if settings.kafka_bootstrap:
+        return settings.kafka_bootstrap
+    path = settings.data_dir / RUNNING_BOOTSTRAP_FILE
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None

@@ -14,7 +14,7 @@ from types import FrameType
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.cluster import ensure_topics, wait_for_kafka
+from pipeline.cluster import RUNNING_BOOTSTRAP_FILE, ensure_topics, wait_for_kafka
 from pipeline.errors import BrokerStartFailed, BrokerUnavailable, ChildFailed
 from pipeline.processes import ensure_port_free, free_port
 from pipeline.settings import Settings, WriteKey, generate_write_key
@@ -180,6 +180,7 @@ def run_up(
                     f"the embedded broker did not answer on {bootstrap} "
                     f"(log: {supervisor.log_path('broker')})"
                 ) from None
+            (settings.data_dir / RUNNING_BOOTSTRAP_FILE).write_text(bootstrap + "\n")
         else:
             bootstrap = str(settings.kafka_bootstrap)
             wait_for_kafka(bootstrap, settings.kafka_connect_timeout_s)
@@ -209,4 +210,5 @@ def run_up(
         if stop.is_set():
             console.print("autocap: stopping...", highlight=False)
         supervisor.stop_all()
+        (settings.data_dir / RUNNING_BOOTSTRAP_FILE).unlink(missing_ok=True)
     console.print("autocap: stopped", highlight=False)

@@ -24,7 +24,7 @@ from rich.text import Text
 from collectors.http.producer import KafkaEventProducer
 from pipeline.backfill.importer import Importer, ImportSummary, existing_event_ids
 from pipeline.backfill.sources import Source, open_source
-from pipeline.cluster import ensure_topics, wait_for_kafka
+from pipeline.cluster import ensure_topics, running_bootstrap, wait_for_kafka
 from pipeline.errors import ConfigError
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
@@ -55,13 +55,15 @@ def run_import(
     """Import ``paths`` into the raw topic; every file is opened before anything is sent."""
     _check_write_key(settings, write_key)
     sources = [open_source(path, fmt) for path in paths]
-    if not settings.kafka_bootstrap:
+    bootstrap = running_bootstrap(settings)
+    if bootstrap is None:
         raise ConfigError(
-            "AUTOCAP_KAFKA_BOOTSTRAP is not set: import needs the pipeline's Kafka"
-            " (`autocap up` prints its broker address; pass it with --kafka-bootstrap)"
+            "AUTOCAP_KAFKA_BOOTSTRAP is not set and no `autocap up` runs on this data dir:"
+            " import needs the pipeline's Kafka (pass it with --kafka-bootstrap)"
         )
-    wait_for_kafka(settings.kafka_bootstrap, settings.kafka_connect_timeout_s)
-    ensure_topics(settings, settings.kafka_bootstrap)
+    settings = settings.with_overrides(kafka_bootstrap=bootstrap)
+    wait_for_kafka(bootstrap, settings.kafka_connect_timeout_s)
+    ensure_topics(settings, bootstrap)
     console = console or Console(stderr=True)
     return asyncio.run(_import(settings, sources, write_key, console))
 

@@ -17,6 +17,7 @@ import httpx
 import psutil
 import pytest
 
+from pipeline.cluster import running_bootstrap
 from pipeline.processes import free_port
 from pipeline.settings import Settings
 from tests.conftest import AUTOCAP_BIN, WRITE_KEY, autocap, child_env, wait_until
@@ -173,6 +174,7 @@ def test_up_killed_with_sigkill_leaves_no_orphans(up: Up) -> None:
 
 def test_demo_traffic_reaches_the_warehouse(make_settings) -> None:  # type: ignore[no-untyped-def]
     up = Up(make_settings(), "--demo", "--rate", "50")
+    running = up.settings.data_dir / "kafka_bootstrap"
     try:
         up.wait_up()
         wait_until(
@@ -181,9 +183,13 @@ def test_demo_traffic_reaches_the_warehouse(make_settings) -> None:  # type: ign
             interval=0.5,
             what="demo page views in the warehouse",
         )
+        # Commands run beside it (autocap import) find the embedded broker here.
+        assert running_bootstrap(up.settings) == running.read_text().strip()
+        assert running.read_text().startswith("127.0.0.1:")
     finally:
         up.proc.send_signal(signal.SIGINT)
         up.proc.wait(30)
+    assert not running.exists()
 
 
 def _one_clear_line(out: str) -> str:
