@@ -237,7 +237,8 @@ class Settings:
         default="memory",
         metadata=_doc(
             "Where a worker keeps table state: memory (rebuilt from the changelog at start) or"
-            " rocksdb (on disk under data_dir/worker/<metrics port>, only the tail is replayed).",
+            " rocksdb (on disk under data_dir/worker/<metrics port>, only the tail is replayed;"
+            " real Kafka only).",
             choices=("memory", "rocksdb"),
         ),
     )

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.cluster import RUNNING_BOOTSTRAP_FILE, ensure_topics, wait_for_kafka
-from pipeline.errors import BrokerStartFailed, BrokerUnavailable, ChildFailed
+from pipeline.errors import BrokerStartFailed, BrokerUnavailable, ChildFailed, ConfigError
 from pipeline.processes import ensure_port_free, free_port
 from pipeline.settings import Settings, WriteKey, generate_write_key
 from pipeline.supervisor import ChildSpec, Supervisor, last_line
@@ -143,6 +143,12 @@ def run_up(
     materializer; run until Ctrl-C/SIGTERM."""
     console = console or Console()
     embedded = not settings.kafka_bootstrap
+    if embedded and settings.worker_store == "rocksdb":
+        raise ConfigError(
+            "AUTOCAP_WORKER_STORE=rocksdb needs a real Kafka cluster: the embedded broker"
+            " under-reports changelog end offsets, which Faust's RocksDB recovery refuses;"
+            " use memory, or set AUTOCAP_KAFKA_BOOTSTRAP"
+        )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     _check_ports(settings, embedded)
     keys, new_key = _write_keys(settings)

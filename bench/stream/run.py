@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import math
 import os
 import statistics
 import subprocess
@@ -158,6 +159,17 @@ class Run:
     restart_s: float  # stage 1 restarted on its state: start to the first new output
 
 
+def _restart(settings: Settings, bootstrap: str, processed: int, index: int, log: Path) -> float:
+    """Seconds from starting the worker again to the last of a few new records out."""
+    extra = raw_records(_RESTART_EVENTS, seed=1000 + index, start=_START)
+    asyncio.run(_preload(bootstrap, settings.topic("raw"), extra))
+    started = time.monotonic()
+    with _process([sys.executable, "-m", "pipeline", "worker"], settings, log):
+        expected = processed + _RESTART_EVENTS
+        asyncio.run(_output_span(bootstrap, settings.topic("enriched"), expected, timeout_s=300))
+        return time.monotonic() - started
+
+
 def run_once(index: int, args: argparse.Namespace, workdir: Path) -> Run:
     """One run on a fresh broker: the bare pass-through, the Faust floor, then stage 1."""
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
@@ -216,21 +228,12 @@ def run_once(index: int, args: argparse.Namespace, workdir: Path) -> Run:
                 stage1 = _measure(
                     proc, broker.bootstrap, settings.topic("enriched"), len(records), worker_log
                 )
-        # Recovery: a restarted worker rebuilds its tables (all of the changelog in memory,
-        # only what its RocksDB lacks on disk) before new records come out.
-        extra = raw_records(_RESTART_EVENTS, seed=1000 + index, start=_START)
-        asyncio.run(_preload(broker.bootstrap, settings.topic("raw"), extra))
-        started = time.monotonic()
-        with _process([sys.executable, "-m", "pipeline", "worker"], settings, worker_log):
-            asyncio.run(
-                _output_span(
-                    broker.bootstrap,
-                    settings.topic("enriched"),
-                    len(records) + _RESTART_EVENTS,
-                    timeout_s=300,
-                )
-            )
-            restart_s = time.monotonic() - started
+        # Recovery: a restarted worker rebuilds its tables from their changelogs before new
+        # records come out. Not with RocksDB here: Tansu under-reports a changelog's end
+        # offset, and Faust refuses to start when its on-disk offset is past it.
+        restart_s = math.nan
+        if args.store == "memory":
+            restart_s = _restart(settings, broker.bootstrap, len(records), index, worker_log)
     return Run(bare, floor, stage1, restart_s)
 
 
@@ -259,6 +262,7 @@ def _report(runs: Sequence[Run], events: int) -> tuple[bool, str]:
         f" {'PASS' if passed else 'FAIL'};"
         f" Faust floor / bare {floor_ratio:.2f}; stage 1 / Faust floor {of_floor:.2f};"
         f" restart to new output {statistics.median(r.restart_s for r in runs):.1f} s"
+        " (memory store only)"
     )
     return passed, "\n".join(lines)
 

@@ -241,3 +241,12 @@ def test_bad_setting_is_one_line_exit_2(tmp_path: Path) -> None:
     done = subprocess.run([AUTOCAP_BIN, "up"], env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "AUTOCAP_COLLECTOR_PORT: expected an integer" in _one_clear_line(done.stderr)
+
+
+def test_rocksdb_store_on_the_embedded_broker_is_refused(make_settings) -> None:  # type: ignore[no-untyped-def]
+    env = child_env(make_settings(worker_store="rocksdb"))
+    env.pop("AUTOCAP_KAFKA_BOOTSTRAP", None)
+    done = subprocess.run([AUTOCAP_BIN, "up"], env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2
+    line = _one_clear_line(done.stderr + done.stdout)
+    assert "AUTOCAP_WORKER_STORE=rocksdb needs a real Kafka cluster" in line
