@@ -19,6 +19,7 @@ __all__ = [
     "EVENT_SCHEMA",
     "FUNNEL_TABLE_SCHEMA",
     "IDENTITY_SCHEMA",
+    "JSON_COLUMNS",
     "MESSAGE_FIELD_COLUMNS",
     "SESSION_SCHEMA",
     "TABLES",
@@ -144,7 +145,7 @@ FUNNEL_TABLE_SCHEMA = pa.schema(
     ]
 )
 
-_JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements", "campaign"})
+JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements", "campaign"})
 
 
 def _json_text(value: Any) -> str | None:
@@ -165,7 +166,7 @@ def records_to_table(
     arrays = []
     for f in schema:
         values = [r.get(f.name) for r in rows]
-        if f.name in _JSON_COLUMNS:
+        if f.name in JSON_COLUMNS:
             arrays.append(pa.array([_json_text(v) for v in values], pa.string()))
         elif f.type == _TS:
             arrays.append(pa.array(values, pa.string()).cast(_TS))

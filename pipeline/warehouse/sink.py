@@ -26,6 +26,7 @@ from pipeline.metrics import SinkMetrics
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import CatalogPublisher
+from pipeline.warehouse.jsonl import json_lines_to_table
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES, records_to_table
 
@@ -143,15 +144,11 @@ class EventSink:
             return
         started = time.perf_counter()
         batch, self._buffer = self._buffer, []
-        rows: dict[str, list[dict[str, Any]]] = {}
+        values: dict[str, list[bytes | None]] = {}
         for rec in batch:
-            table, schema = self.tables[rec.topic]
-            try:
-                rows.setdefault(table, []).append(decode_record(rec.value, schema))
-            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
-                self._dead_letter(rec.value or b"", str(exc))
-        for table, table_rows in rows.items():
-            data = self._to_arrow(table, table_rows)
+            values.setdefault(self.tables[rec.topic][0], []).append(rec.value)
+        for table, table_values in values.items():
+            data = self._decode(table, table_values)
             if data.num_rows:
                 self.lake.write(table, data)
                 self.publisher.changed()
@@ -170,6 +167,24 @@ class EventSink:
             # The rows are durable; a later replay of them is collapsed by event_id.
             log.warning("offset commit failed after a rebalance (%s); records may replay", exc)
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    def _decode(self, table: str, values: list[bytes | None]) -> pa.Table:
+        """The batch's records for ``table`` as Arrow: all at once when every record fits,
+        else record by record, dead-lettering the ones that do not."""
+        schema = TABLES[table][1]
+        whole = [v for v in values if v is not None]
+        if len(whole) == len(values):
+            try:
+                return json_lines_to_table(whole, schema, self.lake.table_dir(table))
+            except ValueError:
+                pass  # some record is bad: find it below
+        rows = []
+        for value in values:
+            try:
+                rows.append(decode_record(value, schema))
+            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
+                self._dead_letter(value or b"", str(exc))
+        return self._to_arrow(table, rows)
 
     def _to_arrow(self, table: str, rows: list[dict[str, Any]]) -> pa.Table:
         """The rows as Arrow; a row Arrow cannot take (a bad timestamp) is dead-lettered
