@@ -212,6 +212,11 @@ def _group_entries(
     base = int(ts.min()) if ts.size else 0
     rel = ts - base
     span = int(rel.max(initial=0)) + 1
+    if n_groups * span >= 2**61:  # the scan packs (group, time) in one int64
+        raise FunnelError(
+            f"too many people ({n_groups}) over too long a time range ({span} ms) for one "
+            "funnel run: narrow it with --since/--until"
+        )
     if n_groups * span * 64 < 2**62:
         # One int64 sort key: group, then time, then code ascending (codes fit in 6 bits);
         # sorting the keys alone (no permutation) is several times faster than argsort.

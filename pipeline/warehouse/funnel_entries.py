@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -29,7 +30,7 @@ from pipeline.warehouse.funnel_spec import FunnelSpec
 
 __all__ = ["Entries", "fetch_entries"]
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads the code over the hash's bits
+_MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads a code over a hash's bits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -44,83 +45,143 @@ class Entries:
     breakdown: pa.Array | None
 
 
+@dataclass(frozen=True)
+class _Rows:
+    event: npt.NDArray[np.uint64]
+    entity: npt.NDArray[np.uint64]
+    ts: npt.NDArray[np.int64]
+    code: npt.NDArray[np.int8]
+    breakdown: pa.Array | None
+
+    def where(self, keep: npt.NDArray[np.bool_]) -> _Rows:
+        value = None if self.breakdown is None else self.breakdown.filter(pa.array(keep))
+        return _Rows(self.event[keep], self.entity[keep], self.ts[keep], self.code[keep], value)
+
+
 def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
     """Read ``spec``'s entries from the catalog behind ``conn``."""
     source, path = spec.breakdown_source
-    params: dict[str, object] = {
-        "steps": list(spec.steps),
-        "names": [*spec.steps, *(e.event for e in spec.exclusions)],
-        "simple_steps": len(set(spec.steps)) == len(spec.steps),
+    names = [*spec.steps, *(e.event for e in spec.exclusions)]
+    params: dict[str, Any] = {
+        "names": names,
         "strict": spec.mode == "strict",
         "by": spec.by,
         "breakdown_source": source,
         "breakdown_path": path,
     }
+    exact = params | {"steps": list(spec.steps)}
     try:
-        if _defined_events_match(conn, params["names"]):
-            rows = _query(conn, "funnel/entries_deduplicated", params | {"event_hashes": None})
+        if _defined_events_match(conn, names):
+            rows = _exact_rows(conn, exact | {"event_hashes": None}, spec)
         else:
-            rows = _deduplicate(conn, _query(conn, "funnel/entries", params), params)
+            table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
+            rows = _deduplicate(conn, _named_rows(table, spec), exact, spec)
     except duckdb.CatalogException as exc:
         raise FunnelError(
             f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
             "with this autocap version (`autocap up` or `autocap sink` does)"
         ) from None
     rows = _in_range(rows, spec.since, spec.until)
-    _, entity = np.unique(_column(rows, "entity_hash", np.uint64), return_inverse=True)
-    return Entries(
-        entity=entity.astype(np.int64),
-        ts=_column(rows, "ts", np.int64),
-        code=_column(rows, "code", np.int8),
-        breakdown=rows["breakdown_value"].combine_chunks() if spec.breakdown else None,
-    )
+    _, entity = np.unique(rows.entity, return_inverse=True)
+    return Entries(entity.astype(np.int64), rows.ts, rows.code, rows.breakdown)
 
 
-def _query(conn: duckdb.DuckDBPyConnection, name: str, params: dict[str, object]) -> pa.Table:
-    return conn.sql(load_sql(name), params=params).to_arrow_table()
-
-
-def _defined_events_match(conn: duckdb.DuckDBPyConnection, names: object) -> bool:
+def _defined_events_match(conn: duckdb.DuckDBPyConnection, names: list[str]) -> bool:
+    # The footer check is nearly free; the scan runs only when the footers allow a match.
     for check in ("funnel/defined_possible", "funnel/defined_matches"):
-        if not conn.execute(load_sql(check), {"names": names}).fetchall()[0][0]:
+        if not conn.sql(load_sql(check), params={"names": names}).fetchall()[0][0]:
             return False
     return True
 
 
-def _column(rows: pa.Table, name: str, dtype: type[np.generic]) -> npt.NDArray:  # type: ignore[type-arg]
-    return np.asarray(rows[name].combine_chunks().to_numpy(zero_copy_only=False), dtype=dtype)
+def _numbers(table: pa.Table, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
+    column = table[name].combine_chunks()
+    return np.asarray(column.to_numpy(zero_copy_only=False), dtype=dtype)
+
+
+def _breakdown(table: pa.Table, spec: FunnelSpec) -> pa.Array | None:
+    return table["breakdown_value"].combine_chunks() if spec.breakdown else None
+
+
+def _named_rows(table: pa.Table, spec: FunnelSpec) -> _Rows:
+    """Turn each row's name position into its funnel codes: step ``k`` → ``k`` (a name used
+    by several steps gives one row per step), the ``k``-th exclusion → ``-k``, else 0."""
+    n = len(spec.steps)
+    codes: list[list[int]] = [[0]]
+    for i, name in enumerate([*spec.steps, *(e.event for e in spec.exclusions)]):
+        steps = [k + 1 for k, step in enumerate(spec.steps) if step == name]
+        codes.append(steps or [n - i - 1])
+    position = _numbers(table, "name_code", np.int64)
+    rows = _Rows(
+        _numbers(table, "event_hash", np.uint64),
+        _numbers(table, "entity_hash", np.uint64),
+        _numbers(table, "ts", np.int64),
+        np.array([c[0] for c in codes], dtype=np.int8)[position],
+        _breakdown(table, spec),
+    )
+    if all(len(c) == 1 for c in codes):
+        return rows
+    counts = np.array([len(c) for c in codes])[position]
+    repeat = np.repeat(np.arange(position.size), counts)
+    nth = np.arange(repeat.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    flat = np.array([code for c in codes for code in c], dtype=np.int8)
+    starts = np.cumsum([0] + [len(c) for c in codes[:-1]])
+    value = None if rows.breakdown is None else rows.breakdown.take(pa.array(repeat))
+    return _Rows(
+        rows.event[repeat],
+        rows.entity[repeat],
+        rows.ts[repeat],
+        flat[starts[position[repeat]] + nth],
+        value,
+    )
+
+
+def _exact_rows(conn: duckdb.DuckDBPyConnection, params: dict[str, Any], spec: FunnelSpec) -> _Rows:
+    table = conn.sql(load_sql("funnel/entries_deduplicated"), params=params).to_arrow_table()
+    return _Rows(
+        _numbers(table, "event_hash", np.uint64),
+        _numbers(table, "entity_hash", np.uint64),
+        _numbers(table, "ts", np.int64),
+        _numbers(table, "code", np.int8),
+        _breakdown(table, spec),
+    )
 
 
 def _deduplicate(
-    conn: duckdb.DuckDBPyConnection, rows: pa.Table, params: dict[str, object]
-) -> pa.Table:
+    conn: duckdb.DuckDBPyConnection, rows: _Rows, params: dict[str, Any], spec: FunnelSpec
+) -> _Rows:
     """Replace the rows of event_ids seen more than once by their deduplicated rows."""
-    event = _column(rows, "event_hash", np.uint64)
     # One event matching two steps gives two rows with one hash but different codes; two
     # copies of it give the same (hash, code) twice.
-    key = event ^ (_column(rows, "code", np.int8).astype(np.uint64) * _MIX)
+    key = rows.event ^ (rows.code.astype(np.uint64) * _MIX)
     ordered = np.sort(key)
     repeated = ordered[1:][ordered[1:] == ordered[:-1]]
     if repeated.size == 0:
         return rows
-    hashes = np.unique(event[np.isin(key, repeated)])
-    exact = _query(
-        conn, "funnel/entries_deduplicated", params | {"event_hashes": hashes.tolist()}
+    hashes = np.unique(rows.event[np.isin(key, repeated)])
+    exact = _exact_rows(conn, params | {"event_hashes": hashes.tolist()}, spec)
+    kept = rows.where(~np.isin(rows.event, hashes))
+    value = None
+    if kept.breakdown is not None and exact.breakdown is not None:
+        value = pa.concat_arrays([kept.breakdown, exact.breakdown.cast(kept.breakdown.type)])
+    return _Rows(
+        np.concatenate([kept.event, exact.event]),
+        np.concatenate([kept.entity, exact.entity]),
+        np.concatenate([kept.ts, exact.ts]),
+        np.concatenate([kept.code, exact.code]),
+        value,
     )
-    keep = ~np.isin(event, hashes)
-    return pa.concat_tables([rows.filter(pa.array(keep)), exact.cast(rows.schema)])
 
 
-def _in_range(rows: pa.Table, since: datetime | None, until: datetime | None) -> pa.Table:
+def _in_range(rows: _Rows, since: datetime | None, until: datetime | None) -> _Rows:
     if since is None and until is None:
         return rows
-    ts = _column(rows, "ts", np.int64)
-    keep = np.ones(ts.shape, dtype=np.bool_)
+    keep = np.ones(rows.ts.shape, dtype=np.bool_)
     if since is not None:
-        keep &= ts >= _ceil_ms(since)
+        keep &= rows.ts >= _ceil_ms(since)
     if until is not None:
-        keep &= ts < _ceil_ms(until)
-    return rows.filter(pa.array(keep))
+        keep &= rows.ts < _ceil_ms(until)
+    return rows.where(keep)
 
 
 def _ceil_ms(when: datetime) -> int:

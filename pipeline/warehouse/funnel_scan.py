@@ -126,6 +126,8 @@ def ordered_scan(
     for j in range(2, n_steps + 1):
         prev = np.flatnonzero((code == j - 1) & (first != NONE))
         mine = np.flatnonzero(code == j)
+        if prev.size == 0 or mine.size == 0:
+            break  # nobody reached step j - 1, so nobody reaches step j or later
         lo_ts = np.full(mine.shape, -1, dtype=np.int64)
         if step_windows is not None:
             lo_ts = np.maximum(lo_ts, ts[mine] - step_windows[j - 2])

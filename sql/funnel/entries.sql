@@ -1,13 +1,13 @@
--- funnel entries, fast path: one row per (lake row, funnel code) for every COPY of every
--- event whose name is a funnel name (any event in strict mode, code 0 for the others).
+-- funnel entries, fast path: one row for every COPY of every event whose name is a step or
+-- an exclusion (every event in strict mode).
 -- Copies of one event_id carry the same event name (it is the client's message), so the
 -- name filter keeps all copies of an event or none; the engine finds the event_ids seen
 -- more than once among these rows (by event_hash) and replaces their rows with the
 -- deduplicated ones of entries_deduplicated.sql. The time range is applied after that, so
 -- a copy outside the range still decides which copy counts.
 -- Reads only event, person_id, timestamp and event_id (the breakdown column if any).
--- Parameters: $steps, $names ($steps || the exclusions; VARCHAR[]), $simple_steps
--- (BOOLEAN: step names are distinct), $strict (BOOLEAN), $by ('person' | 'account'),
+-- Parameters: $names (the steps, then the exclusions; VARCHAR[]), $strict (BOOLEAN), $by
+-- ('person' | 'account'),
 -- $breakdown_source ('' | 'properties' | 'context' | 'traits' | a column name) and
 -- $breakdown_path (a JSON path such as '$.plan').
 WITH copies AS (
@@ -41,13 +41,9 @@ entities AS (
         hash(people.event_id) AS event_hash,
         CASE WHEN $by = 'account' THEN accounts.account_id ELSE people.person END AS entity,
         epoch_ms(people.timestamp) AS ts,
-        unnest(
-            CASE
-                WHEN $simple_steps OR NOT list_contains($steps, people.event)
-                    THEN [coalesce(list_position($names, people.event), 0)]
-                ELSE list_filter(range(1, len($steps) + 1), lambda i: $steps[i] = people.event)
-            END
-        ) AS name_code,
+        -- 1-based position of the event's name in $names (0: another event, strict only);
+        -- the engine turns it into funnel codes (a name can be several steps).
+        coalesce(list_position($names, people.event), 0)::TINYINT AS name_code,
         CASE $breakdown_source
             WHEN 'properties' THEN json_extract_string(people.properties, $breakdown_path)
             WHEN 'context' THEN json_extract_string(people.context, $breakdown_path)
@@ -68,12 +64,7 @@ final AS (
         event_hash,
         hash(entity) AS entity_hash,
         ts,
-        -- name_code is a 1-based position in $names; steps come first in $names, so for a
-        -- step it is the step number, for the k-th exclusion len($steps) + k.
-        CASE
-            WHEN name_code > len($steps) THEN len($steps) - name_code
-            ELSE name_code
-        END::TINYINT AS code,
+        name_code,
         CASE WHEN name_code = 1 THEN breakdown_value END AS breakdown_value
     FROM entities
     WHERE entity IS NOT NULL

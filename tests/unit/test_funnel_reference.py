@@ -82,6 +82,16 @@ def test_exclusions_and_step_windows_match_brute_force(seed: int) -> None:
         assert result.level.tolist() == expected, kwargs
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_step_nobody_does_stops_the_chain(strict: bool) -> None:
+    # Steps 1 and 3 occur, step 2 never: everyone stays at level 1 (this used to crash).
+    groups = [[(0, 1), (100, 3)], [(0, 1), (50, 1), (900, 3)], [(10, 3)]]
+    g, t, c = scan_input(groups)
+    result = ordered_scan(g, t, c, len(groups), N, W, strict=strict)
+    assert result.level.tolist() == [1, 1, 0]
+    assert [brute_ordered(e) for e in groups] == [1, 1, 0]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_unordered_matches_brute_force(seed: int) -> None:
     groups = people(seed)
