@@ -162,7 +162,7 @@ class _Counted:
 
 def _funnel(
     spec: FunnelSpec,
-    entity: npt.NDArray[np.int64],
+    entity: npt.NDArray[np.uint64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64] | None,
@@ -174,13 +174,16 @@ def _funnel(
     # The latest attempt start per group (any step in unordered mode) decides in flight.
     starts = code >= 1 if spec.mode == "unordered" else code == 1
     latest = np.full(n_groups, np.iinfo(np.int64).min // 2, dtype=np.int64)
-    np.maximum.at(latest, group[starts], rel[starts])
+    at = np.flatnonzero(starts)
+    if at.size:  # entries are sorted by time within a group: the last start is the latest
+        last = at[np.concatenate((group[at][1:] != group[at][:-1], [True]))]
+        latest[group[last]] = rel[last]
     return _tally(spec, scan, latest, as_of_ms - base, group_value)
 
 
 def _by_value(
     spec: FunnelSpec,
-    entity: npt.NDArray[np.int64],
+    entity: npt.NDArray[np.uint64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64],
@@ -195,20 +198,23 @@ _Grouped = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.in
 
 
 def _group_entries(
-    entity: npt.NDArray[np.int64],
+    entity: npt.NDArray[np.uint64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64] | None,
 ) -> _Grouped:
-    """Groups are (entity, step-1 value) pairs; entries other than step 1 are copied into
-    every group of their entity; entities without a step 1 drop out. Returns the entries
+    """Groups are entities (without ``value``) or (entity, step-1 value) pairs, where
+    entries other than step 1 are copied into every group of their entity; entities
+    without a step 1 drop out. Returns the entries
     sorted by (group, time since ``base``, code ascending), the group count, each group's
     value and ``base``."""
     if value is None:
         group, ts, code, n_groups = _by_entity(entity, ts, code)
         group_value = np.zeros(n_groups, dtype=np.int64)
     else:
-        group, ts, code, n_groups, group_value = _by_entity_and_value(entity, ts, code, value)
+        group, ts, code, n_groups, group_value = _by_entity_and_value(
+            _dense(entity), ts, code, value
+        )
     base = int(ts.min()) if ts.size else 0
     rel = ts - base
     span = int(rel.max(initial=0)) + 1
@@ -217,26 +223,51 @@ def _group_entries(
             f"too many people ({n_groups}) over too long a time range ({span} ms) for one "
             "funnel run: narrow it with --since/--until"
         )
-    if n_groups * span * 64 < 2**62:
+    time_bits = span.bit_length()
+    if (n_groups << (time_bits + 6)) < 2**62:
         # One int64 sort key: group, then time, then code ascending (codes fit in 6 bits);
-        # sorting the keys alone (no permutation) is several times faster than argsort.
-        key = np.sort((group * span + rel) * 64 + (code.astype(np.int64) + 32))
-        code = (key % 64 - 32).astype(np.int8)
-        key //= 64
-        return key // span, key % span, code, n_groups, group_value, base
+        # sorting the keys alone (no permutation) is several times faster than argsort,
+        # and bit fields unpack faster than divisions.
+        key = np.sort((group << (time_bits + 6)) | (rel << 6) | (code.astype(np.int64) + 32))
+        code = ((key & 63) - 32).astype(np.int8)
+        rel = (key >> 6) & ((1 << time_bits) - 1)
+        return key >> (time_bits + 6), rel, code, n_groups, group_value, base
     order = np.lexsort((code, rel, group))
     return group[order], rel[order], code[order], n_groups, group_value, base
 
 
 def _by_entity(
-    entity: npt.NDArray[np.int64], ts: npt.NDArray[np.int64], code: npt.NDArray[np.int8]
+    entity: npt.NDArray[np.uint64], ts: npt.NDArray[np.int64], code: npt.NDArray[np.int8]
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int]:
-    """One group per entity with a step 1, numbered densely; other entities drop out."""
-    has_first = np.zeros(int(entity.max(initial=-1)) + 1, dtype=np.bool_)
-    has_first[entity[code == 1]] = True
-    keep = has_first[entity]
-    number = np.cumsum(has_first, dtype=np.int64) - 1
-    return number[entity[keep]], ts[keep], code[keep], int(has_first.sum())
+    """One group per entity (hash) with a step 1, numbered densely; others drop out."""
+    order, number = _hash_order(entity)
+    ts, code = ts[order], code[order]
+    # ``number`` is sorted, so these scatters and gathers walk memory in order.
+    has_first = np.zeros(int(number[-1]) + 1 if number.size else 0, dtype=np.bool_)
+    has_first[number[code == 1]] = True
+    keep = has_first[number]
+    renumber = np.cumsum(has_first, dtype=np.int64) - 1
+    return renumber[number[keep]], ts[keep], code[keep], int(has_first.sum())
+
+
+def _hash_order(
+    entity: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+    """The permutation sorting ``entity`` and the dense entity number of each sorted entry
+    (one argsort: cheaper than ``np.unique(..., return_inverse=True)`` plus a re-sort)."""
+    order = np.argsort(entity)
+    ordered = entity[order]
+    new = np.ones(ordered.shape, dtype=np.int64)
+    new[1:] = ordered[1:] != ordered[:-1]
+    return order, np.cumsum(new) - 1
+
+
+def _dense(entity: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
+    """Dense numbers ``0..k-1`` for the distinct entity hashes, entry by entry."""
+    order, number = _hash_order(entity)
+    dense = np.empty(entity.shape, dtype=np.int64)
+    dense[order] = number
+    return dense
 
 
 def _by_entity_and_value(

@@ -36,10 +36,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Entries:
-    """One entry per (event, funnel code): dense entity codes, ms times, codes, and the
+    """One entry per (event, funnel code): entity hashes, ms times, codes, and the
     breakdown value of step-1 entries (``None`` without a breakdown)."""
 
-    entity: npt.NDArray[np.int64]
+    entity: npt.NDArray[np.uint64]
     ts: npt.NDArray[np.int64]
     code: npt.NDArray[np.int8]
     breakdown: pa.Array | None
@@ -82,8 +82,7 @@ def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
             "with this autocap version (`autocap up` or `autocap sink` does)"
         ) from None
     rows = _in_range(rows, spec.since, spec.until)
-    _, entity = np.unique(rows.entity, return_inverse=True)
-    return Entries(entity.astype(np.int64), rows.ts, rows.code, rows.breakdown)
+    return Entries(rows.entity, rows.ts, rows.code, rows.breakdown)
 
 
 def _defined_events_match(conn: duckdb.DuckDBPyConnection, names: list[str]) -> bool:

@@ -14,7 +14,11 @@ WITH copies AS (
     SELECT event_id, person_id, timestamp, event, properties, context, traits, type,
         account_id, session_id, anonymous_id, user_id
     FROM lake_events_raw
-    WHERE $strict OR list_contains($names, event)
+    WHERE
+        $strict
+        -- The range test is redundant, but the Parquet reader applies it while decoding,
+        -- so the other columns are decoded only for rows in range (~20% faster here).
+        OR (event BETWEEN list_min($names) AND list_max($names) AND list_contains($names, event))
 ),
 
 accounts AS (
