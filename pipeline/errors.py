@@ -15,8 +15,10 @@ __all__ = [
     "FunnelError",
     "InvalidEvent",
     "MonitoringUnavailable",
+    "PathsError",
     "PortInUse",
     "QueryError",
+    "RetentionError",
     "TopicSetupFailed",
 ]
 
@@ -72,5 +74,17 @@ class InvalidEvent(AutocapError):
 
 class FunnelError(AutocapError):
     """A funnel definition is invalid (steps, window, mode, property...)."""
+
+    exit_code = 2
+
+
+class RetentionError(AutocapError):
+    """A retention query is invalid (events, period, number of periods...)."""
+
+    exit_code = 2
+
+
+class PathsError(AutocapError):
+    """A paths query is invalid (event, direction, steps, top...)."""
 
     exit_code = 2
