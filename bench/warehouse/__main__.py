@@ -4,6 +4,11 @@ Generates a seeded lake (``bench/warehouse/generate.py``) in a temp dir, publish
 catalog, then alternates the two engines ``--runs`` times on the same 3-step, 1-day funnel
 and prints each run's times, the medians and the ratio ours / chdb. Exit 0 when the ratio of
 medians meets ``--target``. Both must find the same number of people at each step.
+
+``--floors`` also times, in the same alternation, DuckDB merely reading what the funnel
+needs: the three columns chdb reads (step filter, person_id, timestamp) and those plus the
+event_id hash exact deduplication needs, so the report shows how much of our time is the
+scan itself and how much is the funnel.
 """
 
 from __future__ import annotations
@@ -41,6 +46,24 @@ def _chdb_counts(glob: str) -> list[int]:
     return [sum(c for lv, c in per_level.items() if lv >= k) for k in range(1, 4)]
 
 
+_FLOORS = {
+    "scan of chdb's columns": "SELECT hash(person_id), epoch_ms(timestamp), "
+    "list_position($names, event) FROM lake_events_raw WHERE list_contains($names, event)",
+    "scan + event_id hash": "SELECT hash(event_id), hash(person_id), epoch_ms(timestamp), "
+    "list_position($names, event) FROM lake_events_raw WHERE list_contains($names, event)",
+}
+
+
+def _floor_s(warehouse: Path, sql: str) -> float:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        t0 = time.perf_counter()
+        con.sql(sql, params={"names": list(FUNNEL_STEPS)}).to_arrow_table()
+        return time.perf_counter() - t0
+    finally:
+        con.close()
+
+
 def main() -> int:
     """Run the benchmark; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m bench.warehouse")
@@ -48,6 +71,7 @@ def main() -> int:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--target", type=float, default=0.5, help="max ratio ours / chdb")
+    parser.add_argument("--floors", action="store_true", help="also time the bare scans")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -61,6 +85,7 @@ def main() -> int:
         spec = FunnelSpec.from_mapping({"steps": FUNNEL_STEPS, "window": "1d"})
         glob = str(lake.table_dir("events").resolve() / "*.parquet")
         ours_s, theirs_s = [], []
+        floors_s: dict[str, list[float]] = {name: [] for name in _FLOORS}
         for run in range(1, args.runs + 1):
             con = duckdb.connect(str(warehouse), read_only=True)
             t0 = time.perf_counter()
@@ -70,6 +95,9 @@ def main() -> int:
             t0 = time.perf_counter()
             theirs = _chdb_counts(glob)
             theirs_s.append(time.perf_counter() - t0)
+            if args.floors:
+                for name, sql in _FLOORS.items():
+                    floors_s[name].append(_floor_s(warehouse, sql))
             if ours != theirs:
                 print(f"MISMATCH: ours {ours} chdb {theirs}")
                 return 1
@@ -78,6 +106,12 @@ def main() -> int:
                 f"ratio {ours_s[-1] / theirs_s[-1]:.2f}  counts {ours}"
             )
         ratio = statistics.median(ours_s) / statistics.median(theirs_s)
+        for name, times in floors_s.items():
+            if times:
+                print(
+                    f"floor, {name}: median {statistics.median(times):.3f} s, "
+                    f"ratio {statistics.median(times) / statistics.median(theirs_s):.2f}"
+                )
         print(
             f"median: autocap {statistics.median(ours_s):.3f} s, "
             f"chdb {statistics.median(theirs_s):.3f} s, ratio {ratio:.2f} "
