@@ -252,13 +252,27 @@ def _by_entity(
 
 def _hash_order(
     entity: npt.NDArray[np.uint64],
-) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
-    """The permutation sorting ``entity`` and the dense entity number of each sorted entry
-    (one argsort: cheaper than ``np.unique(..., return_inverse=True)`` plus a re-sort)."""
-    order = np.argsort(entity)
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A permutation grouping equal ``entity`` hashes together, and the dense entity number
+    of each permuted entry.
+
+    Sorting keys that carry the row index in their low bits (the hash's top bits above it)
+    is a plain ``np.sort``, several times faster than ``argsort``; entities whose top bits
+    coincide would interleave, so then (rarely: ~n²/2^(65-log2 n)) it falls back to argsort.
+    """
+    index_bits = max(int(entity.size).bit_length(), 1)
+    low = np.uint64((1 << index_bits) - 1)
+    keys = np.sort((entity & ~low) | np.arange(entity.size, dtype=np.uint64))
+    order = (keys & low).astype(np.int64)
     ordered = entity[order]
     new = np.ones(ordered.shape, dtype=np.int64)
     new[1:] = ordered[1:] != ordered[:-1]
+    if int(new.sum()) != int(np.count_nonzero(np.diff(keys >> np.uint64(index_bits)))) + (
+        1 if keys.size else 0
+    ):
+        order = np.argsort(entity).astype(np.int64)
+        ordered = entity[order]
+        new[1:] = ordered[1:] != ordered[:-1]
     return order, np.cumsum(new) - 1
 
 

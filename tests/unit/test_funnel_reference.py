@@ -149,3 +149,18 @@ def test_cli_json_in_flight_dropped_and_errors(tmp_path: Path) -> None:
     assert bad.stderr.strip() == (
         "autocap: error: a funnel needs at least 2 steps, got 1: --steps A,B[,C...]"
     )
+
+
+def test_entities_sharing_hash_top_bits_stay_apart() -> None:
+    # Hashes 5 and 6 share every bit above the row index: grouping must still keep each
+    # entity's entries together (the argsort fallback), in time order.
+    from pipeline.warehouse.funnel import _group_entries
+
+    entity = np.array([5, 6, 5, 6, 5, 6], dtype=np.uint64)
+    ts = np.array([0, 10, 20, 30, 40, 50], dtype=np.int64)
+    code = np.array([1, 1, 2, 2, 3, 3], dtype=np.int8)
+    group, rel, codes, n_groups, _, _ = _group_entries(entity, ts, code, None)
+    assert n_groups == 2
+    assert group.tolist() == [0, 0, 0, 1, 1, 1]
+    assert rel.tolist() == [0, 20, 40, 10, 30, 50]
+    assert codes.tolist() == [1, 2, 3, 1, 2, 3]
