@@ -212,8 +212,9 @@ def _group_entries(
         group, ts, code, n_groups = _by_entity(entity, ts, code)
         group_value = np.zeros(n_groups, dtype=np.int64)
     else:
+        order, number = _hash_order(entity)
         group, ts, code, n_groups, group_value = _by_entity_and_value(
-            _dense(entity), ts, code, value
+            number, ts[order], code[order], value[order]
         )
     base = int(ts.min()) if ts.size else 0
     rel = ts - base
@@ -276,20 +277,13 @@ def _hash_order(
     return order, np.cumsum(new) - 1
 
 
-def _dense(entity: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
-    """Dense numbers ``0..k-1`` for the distinct entity hashes, entry by entry."""
-    order, number = _hash_order(entity)
-    dense = np.empty(entity.shape, dtype=np.int64)
-    dense[order] = number
-    return dense
-
-
 def _by_entity_and_value(
     entity: npt.NDArray[np.int64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int, Any]:
+    # ``entity`` is sorted, so the binary searches below walk their arrays in order.
     firsts = code == 1
     n_values = int(value.max(initial=0)) + 1
     pair_keys = np.unique(entity[firsts] * n_values + value[firsts])
