@@ -116,17 +116,24 @@ def ordered_scan(
         mine = np.flatnonzero(code == j)
         if prev.size == 0 or mine.size == 0:
             break  # nobody reached step j - 1, so nobody reaches step j or later
-        lo_ts = np.full(mine.shape, -1, dtype=np.int64)
-        if step_windows is not None:
-            lo_ts = np.maximum(lo_ts, ts[mine] - step_windows[j - 2])
-        for (a, b), latest in zip(excluded_between, latest_exclusion, strict=True):
-            if a < j <= b:
-                lo_ts = np.maximum(lo_ts, latest[mine])
-        # Predecessors: same group, lo_ts <= time, and before this entry in sort order
-        # (an earlier time, since same-time step j-1 entries sort after step j ones).
+        # Predecessors: same group, at least lo_ts, and strictly earlier (same-time step
+        # j-1 entries sort just before step j ones; see the same-millisecond rule below).
         prev_key = key[prev]
-        lo = np.searchsorted(prev_key, group[mine] * span + np.maximum(lo_ts, 0), "left")
         hi = np.searchsorted(prev_key, key[mine], "left")
+        bounds = [(a, b) for (a, b) in excluded_between if a < j <= b]
+        if step_windows is None and not bounds:
+            # Only the group bounds the range: it is non-empty iff the entry just before
+            # is of the same group.
+            before = prev[np.maximum(hi - 1, 0)]
+            lo = np.where((hi > 0) & (group[before] == group[mine]), hi - 1, hi)
+        else:
+            lo_ts = np.full(mine.shape, -1, dtype=np.int64)
+            if step_windows is not None:
+                lo_ts = np.maximum(lo_ts, ts[mine] - step_windows[j - 2])
+            for (a, b), latest in zip(excluded_between, latest_exclusion, strict=True):
+                if a < j <= b:
+                    lo_ts = np.maximum(lo_ts, latest[mine])
+            lo = np.searchsorted(prev_key, group[mine] * span + np.maximum(lo_ts, 0), "left")
         best = _last_in_range(first[prev], lo, hi)
         ok = (best != NONE) & (ts[mine] - best <= window)
         # A valid step j-1 at the same millisecond was processed just before: its chain
