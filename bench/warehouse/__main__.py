@@ -28,15 +28,18 @@ from pipeline.warehouse.funnel import run_funnel
 from pipeline.warehouse.funnel_spec import FunnelSpec
 
 
-def _chdb_counts(glob: str) -> list[int]:
+def _chdb_counts(glob: str, mode: str) -> list[int]:
     conditions = ", ".join(f"event = '{s}'" for s in FUNNEL_STEPS)
     names = ", ".join(f"'{s}'" for s in FUNNEL_STEPS)
+    # Strict: any other event breaks a chain, so both engines read every event.
+    options = "'strict_increase'" + (", 'strict_order'" if mode == "strict" else "")
+    where = "" if mode == "strict" else f"WHERE event IN ({names})"
     sql = f"""
         SELECT level, count() FROM (
-            SELECT windowFunnel(86400000, 'strict_increase')(
+            SELECT windowFunnel(86400000, {options})(
                 toUInt64(toUnixTimestamp64Milli(timestamp)), {conditions}) AS level
             FROM file('{glob}', Parquet)
-            WHERE event IN ({names})
+            {where}
             GROUP BY person_id)
         GROUP BY level"""
     per_level = dict.fromkeys(range(len(FUNNEL_STEPS) + 1), 0)
@@ -77,6 +80,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--target", type=float, default=0.5, help="max ratio ours / chdb")
     parser.add_argument("--floors", action="store_true", help="also time the bare scans")
+    parser.add_argument("--mode", choices=("ordered", "strict"), default="ordered")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -87,7 +91,7 @@ def main() -> int:
             f"in {time.perf_counter() - started:.1f} s"
         )
         warehouse = publish_catalog(root / "warehouse.duckdb", lake)
-        spec = FunnelSpec.from_mapping({"steps": FUNNEL_STEPS, "window": "1d"})
+        spec = FunnelSpec.from_mapping({"steps": FUNNEL_STEPS, "window": "1d", "mode": args.mode})
         glob = str(lake.table_dir("events").resolve() / "*.parquet")
         ours_s, theirs_s = [], []
         floors_s: dict[str, list[float]] = {name: [] for name in _FLOORS}
@@ -98,7 +102,7 @@ def main() -> int:
             ours_s.append(time.perf_counter() - t0)
             con.close()
             t0 = time.perf_counter()
-            theirs = _chdb_counts(glob)
+            theirs = _chdb_counts(glob, args.mode)
             theirs_s.append(time.perf_counter() - t0)
             if args.floors:
                 for name, sql in _FLOORS.items():

@@ -151,16 +151,31 @@ def test_cli_json_in_flight_dropped_and_errors(tmp_path: Path) -> None:
     )
 
 
-def test_entities_sharing_hash_top_bits_stay_apart() -> None:
-    # Hashes 5 and 6 share every bit above the row index: grouping must still keep each
-    # entity's entries together (the argsort fallback), in time order.
+@pytest.mark.parametrize("max_mixed_runs", [1_000, 0])
+def test_entities_sharing_hash_top_bits_stay_apart(
+    monkeypatch: pytest.MonkeyPatch, max_mixed_runs: int
+) -> None:
+    # Hashes 5 and 6 share every bit above the row index (and so do 1 << 40 and its
+    # neighbour): grouping must still keep each entity's entries together, in time order,
+    # whether the mixed runs are re-sorted one by one or by one argsort.
+    from pipeline.warehouse import funnel
     from pipeline.warehouse.funnel import _group_entries
 
-    entity = np.array([5, 6, 5, 6, 5, 6], dtype=np.uint64)
-    ts = np.array([0, 10, 20, 30, 40, 50], dtype=np.int64)
-    code = np.array([1, 1, 2, 2, 3, 3], dtype=np.int8)
+    monkeypatch.setattr(funnel, "_MAX_MIXED_RUNS", max_mixed_runs)
+    far = 1 << 40
+    entity = np.array([5, 6, 5, 6, 5, 6, far, far + 1, far, 9 << 60], dtype=np.uint64)
+    ts = np.array([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], dtype=np.int64)
+    code = np.array([1, 1, 2, 2, 3, 3, 1, 1, 2, 1], dtype=np.int8)
     group, rel, codes, n_groups, _, _ = _group_entries(entity, ts, code, None)
-    assert n_groups == 2
-    assert group.tolist() == [0, 0, 0, 1, 1, 1]
-    assert rel.tolist() == [0, 20, 40, 10, 30, 50]
-    assert codes.tolist() == [1, 2, 3, 1, 2, 3]
+    assert n_groups == 5
+    runs = [
+        [(int(t), int(c)) for t, c in zip(rel[group == g], codes[group == g], strict=True)]
+        for g in range(n_groups)
+    ]
+    assert sorted(runs) == [
+        [(0, 1), (20, 2), (40, 3)],
+        [(10, 1), (30, 2), (50, 3)],
+        [(60, 1), (80, 2)],
+        [(70, 1)],
+        [(90, 1)],
+    ]
