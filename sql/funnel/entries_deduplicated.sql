@@ -36,13 +36,14 @@ matching AS (
 ),
 
 accounts AS (
-    -- A person's account is the one on their latest event that carries one (group calls).
+    -- A person's account is the one on their latest event that carries one (group calls),
+    -- among deduplicated events (a replayed copy's time must not make it the latest).
     SELECT
-        coalesce(person_merges.person, lake_events_raw.person_id) AS person,
-        arg_max(lake_events_raw.account_id, lake_events_raw.timestamp) AS account_id
-    FROM lake_events_raw
-    LEFT JOIN person_merges ON person_merges.origin = lake_events_raw.person_id
-    WHERE $by = 'account' AND lake_events_raw.account_id IS NOT NULL
+        coalesce(person_merges.person, lake_events.person_id) AS person,
+        arg_max(lake_events.account_id, lake_events.timestamp) AS account_id
+    FROM lake_events
+    LEFT JOIN person_merges ON person_merges.origin = lake_events.person_id
+    WHERE $by = 'account' AND lake_events.account_id IS NOT NULL
     GROUP BY 1
 ),
 

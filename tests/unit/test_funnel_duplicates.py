@@ -34,6 +34,9 @@ def _record(i: int, person: str, name: str, ms: int, received_ms: int) -> dict[s
         "timestamp": iso(T0 + ms),
         "received_at": iso(T0 + received_ms),
         "properties": {"plan": f"plan{i % 3}"},
+        # Group calls: some events name an account; a person's latest one counts, so a
+        # replayed copy with a later time must not decide it.
+        "account_id": f"acct{(int(person[1:]) + i) % 5}" if i % 3 == 0 else None,
         # Defined events: every "x" with an even id is also a "Big X".
         "defined_events": ["Big X"] if name == "x" and i % 2 == 0 else [],
     }
@@ -88,6 +91,7 @@ SPECS = [
     {"steps": "A,B,C", "window": "3s", "exclude": "y:1-2"},
     {"steps": "A,B,A", "window": "3s"},
     {"steps": "A,B,C", "window": "2s", "breakdown": "properties.plan"},
+    {"steps": "A,B,C", "window": "2s", "by": "account"},
     {"steps": "A,B", "window": "2s", "trend": "day"},
     {"steps": "A,Big X,C", "window": "3s"},
     {"steps": "A,B,C", "window": "2s", "since": iso(T0 + 2_000), "until": iso(T0 + 6_000)},
