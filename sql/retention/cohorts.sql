@@ -2,24 +2,43 @@
 -- start event; per cohort, how many did the return event k periods later, k = 0..$periods.
 -- N-day ($unbounded false): a return in period k exactly; unbounded: in period k or any
 -- later one. Only returns at or after the person's first start event count, so with the
--- same event as start and return, period 0 is everyone. Events are `events`' (one per
--- event_id, people re-attributed through person_merges); an event counts as a start or a
--- return when its name or one of its defined events is the one asked for.
+-- same event as start and return, period 0 is everyone. Events are those of `events` (one
+-- per event_id, the earliest received; people re-attributed through person_merges); an
+-- event counts as a start or a return when its name or one of its defined events is the
+-- one asked for.
 -- Parameters: $start_event, $return_event (VARCHAR), $period ('day' | 'week'), $periods
 -- (INTEGER), $unbounded (BOOLEAN), $since_ms, $until_ms (BIGINT or NULL: cohorts whose
 -- first start is in [since, until); returns before until).
-WITH matching AS (
-    SELECT
-        person_id,
-        epoch_ms(timestamp) AS ts,
-        event IS NOT DISTINCT FROM $start_event
-        OR coalesce(list_contains(defined_events, $start_event), false) AS is_start,
-        event IS NOT DISTINCT FROM $return_event
-        OR coalesce(list_contains(defined_events, $return_event), false) AS is_return
-    FROM events
+WITH matched_ids AS (
+    -- Events with a copy that is a start or a return. Reading only these (instead of
+    -- deduplicating all of `events`) and deduplicating all their copies afterwards gives
+    -- exactly `events`' rows: an event none of whose copies match cannot match.
+    SELECT DISTINCT event_id
+    FROM lake_events_raw
     WHERE
         list_contains([$start_event, $return_event], event)
         OR list_has_any(defined_events, [$start_event, $return_event])
+),
+
+deduplicated AS (
+    SELECT person_id, timestamp, event, defined_events
+    FROM lake_events_raw
+    WHERE event_id IN (SELECT event_id FROM matched_ids)
+    QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1
+),
+
+matching AS (
+    SELECT
+        coalesce(person_merges.person, deduplicated.person_id) AS person_id,
+        epoch_ms(deduplicated.timestamp) AS ts,
+        deduplicated.event IS NOT DISTINCT FROM $start_event
+        OR coalesce(list_contains(deduplicated.defined_events, $start_event), false)
+            AS is_start,
+        deduplicated.event IS NOT DISTINCT FROM $return_event
+        OR coalesce(list_contains(deduplicated.defined_events, $return_event), false)
+            AS is_return
+    FROM deduplicated
+    LEFT JOIN person_merges ON person_merges.origin = deduplicated.person_id
 ),
 
 periods AS (
