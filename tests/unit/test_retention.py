@@ -28,7 +28,8 @@ DAY = 86_400_000
 
 def generate(seed: int) -> list[dict[str, Any]]:
     """Events over 40 days (T0 is a Thursday); every 7th event is replayed later with
-    another received_at and time, so `events` must keep the earliest-received copy."""
+    another received_at and time (and, for "x", other defined events), so `events` must
+    keep the earliest-received copy."""
     rng = random.Random(seed)
     records = []
     for i in range(900):
@@ -54,6 +55,8 @@ def generate(seed: int) -> list[dict[str, Any]]:
         base = datetime.fromisoformat(record["timestamp"])
         copy["timestamp"] = iso(int(base.timestamp() * 1000) - T0 + shift)
         copy["received_at"] = iso(int(base.timestamp() * 1000) - T0 + shift + 50)
+        if record["event"] == "x":  # replayed under other definitions: the first copy wins
+            copy["defined_events"] = [] if record["defined_events"] else ["Used App"]
         records.append(copy)
     return records
 
