@@ -59,8 +59,8 @@ def lakes(root: Path, seed: int) -> tuple[Path, Path, int]:
             base = datetime.fromisoformat(record["timestamp"]).timestamp() * 1000 - T0
             copy["timestamp"] = iso(int(base) + shift)
             copy["received_at"] = iso(int(base) + shift + (-40 if shift < 0 else 60))
-        if record["event"] == "x":  # replayed under other definitions
-            copy["defined_events"] = [] if record["defined_events"] else ["Big X"]
+            if record["event"] == "x":  # replayed under other definitions
+                copy["defined_events"] = [] if record["defined_events"] else ["Big X"]
         copies.append(copy)
     lake = Lake(root / "dup" / "lake")
     publish_catalog(root / "dup" / "warehouse.duckdb", lake)
