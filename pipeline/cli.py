@@ -89,6 +89,30 @@ def _parser() -> argparse.ArgumentParser:
     funnel.add_argument("--trend", help="conversion per day or week of the first step")
     funnel.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    retention = sub.add_parser(
+        "retention", parents=[common], help="retention of people by first-event cohort"
+    )
+    retention.add_argument("--start-event", required=True, help="event that starts a cohort")
+    retention.add_argument("--return-event", required=True, help="event that counts as a return")
+    retention.add_argument("--period", default="day", help="day or week (UTC, weeks from Monday)")
+    retention.add_argument("--periods", default="7", help="periods after the first: 1..366")
+    retention.add_argument(
+        "--unbounded", action="store_true", help="retained in k = returned in k or later"
+    )
+    retention.add_argument("--since", help="only cohorts whose first start is at/after this")
+    retention.add_argument("--until", help="only events before this ISO time (also the as-of)")
+    retention.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
+    paths = sub.add_parser("paths", parents=[common], help="top paths after or before an event")
+    paths.add_argument("--from", dest="event", required=True, help="the event paths start at")
+    paths.add_argument("--direction", default="next", help="next (after it) or previous")
+    paths.add_argument("--steps", default="1", help="events per path: 1..10")
+    paths.add_argument("--top", default="10", help="how many paths to show: 1..1000")
+    paths.add_argument("--per", default="session", help="paths stay in one session or person")
+    paths.add_argument("--since", help="only events at or after this ISO time")
+    paths.add_argument("--until", help="only events before this ISO time")
+    paths.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     status = sub.add_parser(
         "status", parents=[common], help="throughput, lag, freshness and firing alerts"
     )
@@ -189,6 +213,34 @@ def _cmd_funnel(settings: Settings, args: argparse.Namespace) -> None:
         con.close()
 
 
+def _cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.output import print_retention
+    from pipeline.warehouse.query import connect_readonly
+    from pipeline.warehouse.retention import RetentionSpec, run_retention
+
+    keys = ("start_event", "return_event", "period", "periods", "unbounded", "since", "until")
+    spec = RetentionSpec.from_mapping({k: getattr(args, k) for k in keys})
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        print_retention(run_retention(con, spec), args.format)
+    finally:
+        con.close()
+
+
+def _cmd_paths(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.output import print_paths
+    from pipeline.warehouse.paths import PathsSpec, run_paths
+    from pipeline.warehouse.query import connect_readonly
+
+    keys = ("event", "direction", "steps", "top", "per", "since", "until")
+    spec = PathsSpec.from_mapping({k: getattr(args, k) for k in keys})
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        print_paths(run_paths(con, spec), args.format)
+    finally:
+        con.close()
+
+
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.status import from_prometheus, from_scrapes, render
 
@@ -266,6 +318,8 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "simulate": _cmd_simulate,
     "query": _cmd_query,
     "funnel": _cmd_funnel,
+    "retention": _cmd_retention,
+    "paths": _cmd_paths,
     "status": _cmd_status,
     "import": _cmd_import,
     "verify": _cmd_verify,

@@ -16,8 +16,10 @@ __all__ = [
     "ImportFailed",
     "InvalidEvent",
     "MonitoringUnavailable",
+    "PathsError",
     "PortInUse",
     "QueryError",
+    "RetentionError",
     "TopicSetupFailed",
     "VerifyMismatch",
 ]
@@ -80,6 +82,18 @@ class FunnelError(AutocapError):
 
 class ImportFailed(AutocapError):
     """``autocap import`` cannot read an input file (missing, unreadable, wrong format)."""
+
+    exit_code = 2
+
+
+class RetentionError(AutocapError):
+    """A retention query is invalid (events, period, number of periods...)."""
+
+    exit_code = 2
+
+
+class PathsError(AutocapError):
+    """A paths query is invalid (event, direction, steps, top...)."""
 
     exit_code = 2
 

@@ -13,9 +13,11 @@ from rich.console import Console
 from rich.table import Table
 
 from pipeline.warehouse.funnel import FunnelResult, StepResult
+from pipeline.warehouse.paths import PathsResult
 from pipeline.warehouse.query import QueryResult
+from pipeline.warehouse.retention import RetentionResult
 
-__all__ = ["print_funnel", "print_result"]
+__all__ = ["print_funnel", "print_paths", "print_result", "print_retention"]
 
 
 def _plain(value: Any) -> Any:
@@ -87,4 +89,68 @@ def print_funnel(result: FunnelResult, fmt: str) -> None:
         table.add_row(
             *("" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
         )
+    Console().print(table)
+
+
+def print_retention(result: RetentionResult, fmt: str) -> None:
+    """Print retention: JSON (``RetentionResult.to_json``), CSV (one row per cohort and
+    period, cohort ``all`` for the overall row; empty cells for periods not begun) or a
+    table of ``retained (rate)`` per period."""
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(result.to_json()).decode() + "\n")
+        return
+    rows = [*result.cohorts, result.overall]
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(("cohort", "people", "period", "retained", "rate"))
+        for row in rows:
+            for k, (count, rate) in enumerate(zip(row.retained, row.rates, strict=True)):
+                writer.writerow((row.cohort, row.people, k, count, rate))
+        return
+    spec = result.spec
+    kind = "unbounded" if spec.unbounded else "N-" + spec.period
+    table = Table(
+        "cohort",
+        "people",
+        *(f"{spec.period} {k}" for k in range(spec.periods + 1)),
+        caption=(
+            f"{kind} retention, {spec.start_event!r} then {spec.return_event!r}, as of "
+            f"{result.as_of.isoformat()}"
+        ),
+    )
+    for row in rows:
+        cells = [
+            "" if count is None else f"{count} ({rate or 0:.1%})"
+            for count, rate in zip(row.retained, row.rates, strict=True)
+        ]
+        table.add_row(row.cohort, str(row.people), *cells)
+    Console().print(table)
+
+
+def print_paths(result: PathsResult, fmt: str) -> None:
+    """Print paths: JSON (``PathsResult.to_json``), CSV (path joined with `` > ``) or a
+    table."""
+    if fmt == "json":
+        sys.stdout.write(orjson.dumps(result.to_json()).decode() + "\n")
+        return
+    rows = [(" > ".join(p.path), p.count, p.share, p.people) for p in result.paths]
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(("path", "count", "share", "people"))
+        writer.writerows(rows)
+        return
+    spec = result.spec
+    where = "after" if spec.direction == "next" else "before"
+    table = Table(
+        "path",
+        "count",
+        "share",
+        "people",
+        caption=(
+            f"{spec.steps} event(s) {where} {spec.event!r} per {spec.per}: "
+            f"{result.occurrences} occurrences"
+        ),
+    )
+    for path, count, share, people in rows:
+        table.add_row(path, str(count), f"{share:.1%}", str(people))
     Console().print(table)

@@ -1,8 +1,8 @@
 """Funnels: how many people (or accounts) go through steps A → B → C within a window.
 
-``run_funnel(conn, spec)`` reads the matching events with ``sql/funnel/entries.sql`` (one
-lake scan, filtered by step name before deduplication), sorts them per person and runs the
-vectorized scan of ``funnel_scan``. Ordered and strict results equal ClickHouse's
+``run_funnel(conn, spec)`` reads the matching events (``funnel_entries``: one lake scan,
+filtered by step name, only duplicated event_ids deduplicated), sorts them per person once
+and runs the vectorized scan of ``funnel_scan``. Ordered and strict results equal ClickHouse's
 ``windowFunnel(window, 'strict_increase'[, 'strict_order'])`` on the same events.
 
 Counting rules (also in the README): ``count`` of step ``k`` is the number of people whose
@@ -23,17 +23,17 @@ from typing import Any
 import duckdb
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.errors import FunnelError
-from pipeline.sqlfiles import load_sql
+from pipeline.warehouse.funnel_entries import fetch_entries
 from pipeline.warehouse.funnel_scan import NONE, ScanResult, ordered_scan, unordered_scan
 from pipeline.warehouse.funnel_spec import FunnelSpec
 
 __all__ = ["FunnelResult", "GroupResult", "StepResult", "run_funnel"]
 
 _DAY_MS = 86_400_000
+_MAX_MIXED_RUNS = 1_000  # beyond this many top-bit collisions, one argsort is cheaper
 _PERCENTILES = (10, 25, 50, 75, 90)
 
 
@@ -113,12 +113,8 @@ def run_funnel(
     current time, read here at the boundary).
     """
     as_of = spec.until or now or datetime.now(UTC)
-    entries = _fetch_entries(conn, spec)
-    entity = np.asarray(
-        pc.dictionary_encode(entries["entity"]).combine_chunks().indices, dtype=np.int64
-    )
-    ts = np.asarray(entries["ts"], dtype=np.int64)
-    code = np.asarray(entries["code"], dtype=np.int8)
+    entries = fetch_entries(conn, spec)
+    entity, ts, code = entries.entity, entries.ts, entries.code
     as_of_ms = int(as_of.timestamp() * 1000)
     overall = _funnel(spec, entity, ts, code, None, as_of_ms).get(0) or _empty(spec)
     result = FunnelResult(spec, as_of, overall.steps, overall.time_to_convert_s)
@@ -126,8 +122,7 @@ def run_funnel(
         if spec.trend:
             labels, values = _periods(ts, code, spec.trend)
         else:
-            column = entries["breakdown_value"]
-            encoded = pc.dictionary_encode(column.combine_chunks())
+            encoded = pc.dictionary_encode(entries.breakdown)
             labels = [str(v) for v in encoded.dictionary.to_pylist()] + ["(none)"]
             idx = encoded.indices.fill_null(len(labels) - 1)
             values = np.asarray(idx, dtype=np.int64)
@@ -143,28 +138,6 @@ def run_funnel(
 def _empty(spec: FunnelSpec) -> _Counted:
     steps = [StepResult(step, 0, None, None, 0, 0, None) for step in spec.steps]
     return _Counted(steps, {**{f"p{p}": None for p in _PERCENTILES}, "mean": None})
-
-
-def _fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> pa.Table:
-    source, path = spec.breakdown_source
-    params = {
-        "steps": list(spec.steps),
-        "exclusions": [e.event for e in spec.exclusions],
-        "simple_steps": len(set(spec.steps)) == len(spec.steps),
-        "strict": spec.mode == "strict",
-        "since": spec.since,
-        "until": spec.until,
-        "by": spec.by,
-        "breakdown_source": source,
-        "breakdown_path": path,
-    }
-    try:
-        return conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
-    except duckdb.CatalogException as exc:
-        raise FunnelError(
-            f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
-            "with this autocap version (`autocap up` or `autocap sink` does)"
-        ) from None
 
 
 def _periods(
@@ -190,7 +163,7 @@ class _Counted:
 
 def _funnel(
     spec: FunnelSpec,
-    entity: npt.NDArray[np.int64],
+    entity: npt.NDArray[np.uint64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64] | None,
@@ -202,13 +175,16 @@ def _funnel(
     # The latest attempt start per group (any step in unordered mode) decides in flight.
     starts = code >= 1 if spec.mode == "unordered" else code == 1
     latest = np.full(n_groups, np.iinfo(np.int64).min // 2, dtype=np.int64)
-    np.maximum.at(latest, group[starts], rel[starts])
+    at = np.flatnonzero(starts)
+    if at.size:  # entries are sorted by time within a group: the last start is the latest
+        last = at[np.concatenate((group[at][1:] != group[at][:-1], [True]))]
+        latest[group[last]] = rel[last]
     return _tally(spec, scan, latest, as_of_ms - base, group_value)
 
 
 def _by_value(
     spec: FunnelSpec,
-    entity: npt.NDArray[np.int64],
+    entity: npt.NDArray[np.uint64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64],
@@ -223,17 +199,100 @@ _Grouped = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.in
 
 
 def _group_entries(
-    entity: npt.NDArray[np.int64],
+    entity: npt.NDArray[np.uint64],
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64] | None,
 ) -> _Grouped:
-    """Groups are (entity, step-1 value) pairs; entries other than step 1 are copied into
-    every group of their entity; entities without a step 1 drop out. Returns the entries
+    """Groups are entities (without ``value``) or (entity, step-1 value) pairs, where
+    entries other than step 1 are copied into every group of their entity; entities
+    without a step 1 drop out. Returns the entries
     sorted by (group, time since ``base``, code ascending), the group count, each group's
     value and ``base``."""
     if value is None:
-        value = np.zeros(entity.shape, dtype=np.int64)
+        group, ts, code, n_groups = _by_entity(entity, ts, code)
+        group_value = np.zeros(n_groups, dtype=np.int64)
+    else:
+        order, number = _hash_order(entity)
+        group, ts, code, n_groups, group_value = _by_entity_and_value(
+            number, ts[order], code[order], value[order]
+        )
+    base = int(ts.min()) if ts.size else 0
+    rel = ts - base
+    span = int(rel.max(initial=0)) + 1
+    if n_groups * span >= 2**61:  # the scan packs (group, time) in one int64
+        raise FunnelError(
+            f"too many people ({n_groups}) over too long a time range ({span} ms) for one "
+            "funnel run: narrow it with --since/--until"
+        )
+    time_bits = span.bit_length()
+    if (n_groups << (time_bits + 6)) < 2**62:
+        # One int64 sort key: group, then time, then code ascending (codes fit in 6 bits);
+        # sorting the keys alone (no permutation) is several times faster than argsort,
+        # and bit fields unpack faster than divisions.
+        key = np.sort((group << (time_bits + 6)) | (rel << 6) | (code.astype(np.int64) + 32))
+        code = ((key & 63) - 32).astype(np.int8)
+        rel = (key >> 6) & ((1 << time_bits) - 1)
+        return key >> (time_bits + 6), rel, code, n_groups, group_value, base
+    order = np.lexsort((code, rel, group))
+    return group[order], rel[order], code[order], n_groups, group_value, base
+
+
+def _by_entity(
+    entity: npt.NDArray[np.uint64], ts: npt.NDArray[np.int64], code: npt.NDArray[np.int8]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int]:
+    """One group per entity (hash) with a step 1, numbered densely; others drop out."""
+    order, number = _hash_order(entity)
+    ts, code = ts[order], code[order]
+    # ``number`` is sorted, so these scatters and gathers walk memory in order.
+    has_first = np.zeros(int(number[-1]) + 1 if number.size else 0, dtype=np.bool_)
+    has_first[number[code == 1]] = True
+    keep = has_first[number]
+    renumber = np.cumsum(has_first, dtype=np.int64) - 1
+    return renumber[number[keep]], ts[keep], code[keep], int(has_first.sum())
+
+
+def _hash_order(
+    entity: npt.NDArray[np.uint64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """A permutation grouping equal ``entity`` hashes together, and the dense entity number
+    of each permuted entry.
+
+    Sorting keys that carry the row index in their low bits (the hash's top bits above it)
+    is a plain ``np.sort``, several times faster than ``argsort``. Entities whose top bits
+    coincide come out interleaved; those few runs are re-sorted by the full hash.
+    """
+    index_bits = max(int(entity.size).bit_length(), 1)
+    low = np.uint64((1 << index_bits) - 1)
+    keys = np.sort((entity & ~low) | np.arange(entity.size, dtype=np.uint64))
+    order = (keys & low).astype(np.int64)
+    ordered = entity[order]
+    top = keys >> np.uint64(index_bits)
+    bounds = np.concatenate(([0], np.flatnonzero(top[1:] != top[:-1]) + 1, [entity.size]))
+    # A full-hash change inside a run of equal top bits: two entities share the run.
+    mixed = np.flatnonzero((ordered[1:] != ordered[:-1]) & (top[1:] == top[:-1])) + 1
+    runs = np.unique(np.searchsorted(bounds, mixed, "right") - 1)
+    if runs.size > _MAX_MIXED_RUNS:
+        order = np.argsort(entity).astype(np.int64)
+        ordered = entity[order]
+    else:
+        for r in runs:
+            lo, hi = int(bounds[r]), int(bounds[r + 1])
+            run = order[lo:hi]
+            order[lo:hi] = run[np.argsort(entity[run], kind="stable")]
+            ordered[lo:hi] = entity[order[lo:hi]]
+    new = np.ones(ordered.shape, dtype=np.bool_)
+    new[1:] = ordered[1:] != ordered[:-1]
+    return order, np.cumsum(new, dtype=np.int64) - 1
+
+
+def _by_entity_and_value(
+    entity: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int, Any]:
+    # ``entity`` is sorted, so the binary searches below walk their arrays in order.
     firsts = code == 1
     n_values = int(value.max(initial=0)) + 1
     pair_keys = np.unique(entity[firsts] * n_values + value[firsts])
@@ -247,25 +306,7 @@ def _group_entries(
     rows = np.repeat(np.arange(entity.size), copies)
     offset = np.arange(rows.size) - np.repeat(np.cumsum(copies) - copies, copies)
     group = (np.repeat(start, copies) + offset).astype(np.int64)
-    ts, code = ts[rows], code[rows]
-    base = int(ts.min()) if ts.size else 0
-    rel = ts - base
-    span = int(rel.max(initial=0)) + 1
-    if pair_keys.size * span * 64 >= 2**62:
-        raise FunnelError(
-            f"too many people ({pair_keys.size}) over too long a time range ({span} ms) for one "
-            "funnel run: narrow it with --since/--until"
-        )
-    # One int64 sort key: group, then time, then code ascending (codes fit in 6 bits).
-    order = np.argsort((group * span + rel) * 64 + (code.astype(np.int64) + 32), kind="stable")
-    return (
-        group[order],
-        rel[order],
-        code[order],
-        int(pair_keys.size),
-        pair_keys % n_values,
-        base,
-    )
+    return group, ts[rows], code[rows], int(pair_keys.size), pair_keys % n_values
 
 
 def _scan(

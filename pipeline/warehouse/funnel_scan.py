@@ -15,6 +15,11 @@ and the time of the chain's last step is the entry's own. So ``first[j]`` is a r
 of ``first[j-1]`` over the step ``j-1`` entries strictly before it (and, with per-step windows
 or exclusions, not too far before it), valid if within the window. This is exactly the level
 ClickHouse's ``windowFunnel(w, 'strict_increase')`` computes, one pass per step.
+
+Within a group, ``first[j]`` never decreases over the valid step-``j`` entries (by induction:
+``first[1]`` is the entry's own time; a later entry sees a superset, or a window of the
+same sequence that only slides forward), so that range maximum is simply the last valid
+step ``j-1`` entry in range: one binary search and one gather per step.
 """
 
 from __future__ import annotations
@@ -56,29 +61,12 @@ def _packed(group: I64, ts: I64, span: int) -> I64:
     return group * span + ts
 
 
-def _range_max(values: I64, lo: I64, hi: I64) -> I64:
-    """``max(values[lo:hi])`` for each query (``NONE`` where empty), by a sparse table."""
+def _last_in_range(values: I64, lo: I64, hi: I64) -> I64:
+    """``max(values[lo:hi])`` for each query (``NONE`` where empty), given ``values``
+    non-decreasing within each group and ``lo <= hi`` inside one group: the last one."""
     out = np.full(lo.shape, NONE, dtype=np.int64)
-    if values.size == 0:
-        return out
-    table = [values]
-    width = 1
-    while width * 2 <= values.size:
-        prev = table[-1]
-        table.append(np.maximum(prev[:-width], prev[width:]))
-        width *= 2
-    length = hi - lo
-    ok = length > 0
-    lo, length = lo[ok], length[ok]
-    k = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
-    result = np.full(lo.shape, NONE, dtype=np.int64)
-    for level in np.unique(k):
-        pick = k == level
-        row = table[level]
-        a = lo[pick]
-        b = lo[pick] + length[pick] - (1 << int(level))
-        result[pick] = np.maximum(row[a], row[b])
-    out[ok] = result
+    ok = hi > lo
+    out[ok] = values[hi[ok] - 1]
     return out
 
 
@@ -126,18 +114,27 @@ def ordered_scan(
     for j in range(2, n_steps + 1):
         prev = np.flatnonzero((code == j - 1) & (first != NONE))
         mine = np.flatnonzero(code == j)
-        lo_ts = np.full(mine.shape, -1, dtype=np.int64)
-        if step_windows is not None:
-            lo_ts = np.maximum(lo_ts, ts[mine] - step_windows[j - 2])
-        for (a, b), latest in zip(excluded_between, latest_exclusion, strict=True):
-            if a < j <= b:
-                lo_ts = np.maximum(lo_ts, latest[mine])
-        # Predecessors: same group, lo_ts <= time, and before this entry in sort order
-        # (an earlier time, since same-time step j-1 entries sort after step j ones).
+        if prev.size == 0 or mine.size == 0:
+            break  # nobody reached step j - 1, so nobody reaches step j or later
+        # Predecessors: same group, at least lo_ts, and strictly earlier (same-time step
+        # j-1 entries sort just before step j ones; see the same-millisecond rule below).
         prev_key = key[prev]
-        lo = np.searchsorted(prev_key, group[mine] * span + np.maximum(lo_ts, 0), "left")
         hi = np.searchsorted(prev_key, key[mine], "left")
-        best = _range_max(first[prev], lo, hi)
+        bounds = [(a, b) for (a, b) in excluded_between if a < j <= b]
+        if step_windows is None and not bounds:
+            # Only the group bounds the range: it is non-empty iff the entry just before
+            # is of the same group.
+            before = prev[np.maximum(hi - 1, 0)]
+            lo = np.where((hi > 0) & (group[before] == group[mine]), hi - 1, hi)
+        else:
+            lo_ts = np.full(mine.shape, -1, dtype=np.int64)
+            if step_windows is not None:
+                lo_ts = np.maximum(lo_ts, ts[mine] - step_windows[j - 2])
+            for (a, b), latest in zip(excluded_between, latest_exclusion, strict=True):
+                if a < j <= b:
+                    lo_ts = np.maximum(lo_ts, latest[mine])
+            lo = np.searchsorted(prev_key, group[mine] * span + np.maximum(lo_ts, 0), "left")
+        best = _last_in_range(first[prev], lo, hi)
         ok = (best != NONE) & (ts[mine] - best <= window)
         # A valid step j-1 at the same millisecond was processed just before: its chain
         # (ending at this very time) is the one step j meets, and it cannot extend it.
@@ -194,8 +191,9 @@ def _summarize(
         if hit.size == 0:
             continue
         g = group[hit]
-        # Entries are time-sorted within a group: the first hit per group is the earliest.
-        uniq, at = np.unique(g, return_index=True)
+        # Entries are sorted by group, then time: a group's first hit is its earliest.
+        at = np.flatnonzero(np.concatenate(([True], g[1:] != g[:-1])))
+        uniq = g[at]
         level[uniq] = j
         reached_at[j - 1, uniq] = ts[hit[at]]
         started_at[j - 1, uniq] = first[hit[at]]

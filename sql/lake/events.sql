@@ -10,3 +10,9 @@ CREATE OR REPLACE VIEW lake_events AS
 SELECT *
 FROM lake_events_raw
 QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1;
+
+-- lake_events_metadata: the Parquet footers of the same files (row groups, column
+-- statistics), so an engine can skip work no file can need (the funnel skips the defined
+-- events check when no file holds a defined event of the funnel's names).
+CREATE OR REPLACE VIEW lake_events_metadata AS
+SELECT * FROM parquet_metadata({{source}});

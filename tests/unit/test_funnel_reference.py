@@ -82,6 +82,16 @@ def test_exclusions_and_step_windows_match_brute_force(seed: int) -> None:
         assert result.level.tolist() == expected, kwargs
 
 
+@pytest.mark.parametrize("strict", [False, True])
+def test_a_step_nobody_does_stops_the_chain(strict: bool) -> None:
+    # Steps 1 and 3 occur, step 2 never: everyone stays at level 1 (this used to crash).
+    groups = [[(0, 1), (100, 3)], [(0, 1), (50, 1), (900, 3)], [(10, 3)]]
+    g, t, c = scan_input(groups)
+    result = ordered_scan(g, t, c, len(groups), N, W, strict=strict)
+    assert result.level.tolist() == [1, 1, 0]
+    assert [brute_ordered(e) for e in groups] == [1, 1, 0]
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_unordered_matches_brute_force(seed: int) -> None:
     groups = people(seed)
@@ -139,3 +149,33 @@ def test_cli_json_in_flight_dropped_and_errors(tmp_path: Path) -> None:
     assert bad.stderr.strip() == (
         "autocap: error: a funnel needs at least 2 steps, got 1: --steps A,B[,C...]"
     )
+
+
+@pytest.mark.parametrize("max_mixed_runs", [1_000, 0])
+def test_entities_sharing_hash_top_bits_stay_apart(
+    monkeypatch: pytest.MonkeyPatch, max_mixed_runs: int
+) -> None:
+    # Hashes 5 and 6 share every bit above the row index (and so do 1 << 40 and its
+    # neighbour): grouping must still keep each entity's entries together, in time order,
+    # whether the mixed runs are re-sorted one by one or by one argsort.
+    from pipeline.warehouse import funnel
+    from pipeline.warehouse.funnel import _group_entries
+
+    monkeypatch.setattr(funnel, "_MAX_MIXED_RUNS", max_mixed_runs)
+    far = 1 << 40
+    entity = np.array([5, 6, 5, 6, 5, 6, far, far + 1, far, 9 << 60], dtype=np.uint64)
+    ts = np.array([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], dtype=np.int64)
+    code = np.array([1, 1, 2, 2, 3, 3, 1, 1, 2, 1], dtype=np.int8)
+    group, rel, codes, n_groups, _, _ = _group_entries(entity, ts, code, None)
+    assert n_groups == 5
+    runs = [
+        [(int(t), int(c)) for t, c in zip(rel[group == g], codes[group == g], strict=True)]
+        for g in range(n_groups)
+    ]
+    assert sorted(runs) == [
+        [(0, 1), (20, 2), (40, 3)],
+        [(10, 1), (30, 2), (50, 3)],
+        [(60, 1), (80, 2)],
+        [(70, 1)],
+        [(90, 1)],
+    ]
