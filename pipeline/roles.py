@@ -7,6 +7,7 @@ and makes sure the topics exist, so each role can also be started on its own.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,10 +25,25 @@ __all__ = ["run_broker", "run_collector_role", "run_health", "run_sink", "run_wo
 log = logging.getLogger(__name__)
 
 
-def _stop_on_signals() -> threading.Event:
+#: A role asked to stop (SIGTERM/SIGINT) that has not exited after this long exits anyway:
+#: when `autocap up` is killed every child gets SIGTERM at once and the broker goes too, so
+#: a client library may wait on a dead connection. Nothing is lost by leaving: files are
+#: written atomically and offsets are committed only after them.
+_STOP_GRACE_S = 10.0
+
+
+def _stop_on_signals(role: str, grace_s: float = _STOP_GRACE_S) -> threading.Event:
     stop = threading.Event()
 
+    def give_up() -> None:
+        print(f"{role}: did not stop within {grace_s:g}s; exiting", file=sys.stderr)
+        os._exit(3)
+
     def handler(signum: int, frame: FrameType | None) -> None:
+        if not stop.is_set():
+            timer = threading.Timer(grace_s, give_up)
+            timer.daemon = True
+            timer.start()
         stop.set()
 
     signal.signal(signal.SIGTERM, handler)
@@ -49,7 +65,7 @@ def connect(settings: Settings) -> str:
 
 def run_broker(settings: Settings) -> None:
     """Run the embedded Tansu broker in the foreground until SIGTERM/Ctrl-C."""
-    stop = _stop_on_signals()
+    stop = _stop_on_signals("autocap broker")
     broker = EmbeddedBroker(settings.broker_host, settings.broker_port)
     broker.start(timeout_s=max(15.0, settings.kafka_connect_timeout_s))
     print(f"autocap broker: Tansu listening on {broker.bootstrap} (memory storage)", flush=True)
@@ -108,7 +124,7 @@ def run_sink(settings: Settings) -> None:
         "AUTOCAP_SINK_METRICS_PORT",
     )
     bootstrap = connect(settings)
-    stop = _stop_on_signals()
+    stop = _stop_on_signals("autocap sink")
     lake = Lake(settings.lake_dir)
     publisher = CatalogPublisher(settings.warehouse_path, lake, settings.catalog_refresh_s)
     publisher.publish()
@@ -162,7 +178,7 @@ def run_materializer(settings: Settings, once: bool = False, full: bool = False)
         "the materializer's metrics",
         "AUTOCAP_MATERIALIZER_METRICS_PORT",
     )
-    stop = _stop_on_signals()
+    stop = _stop_on_signals("autocap materialize")
     registry = process_registry()
     metrics = MaterializerMetrics.create(registry)
     serve_metrics(registry, settings.metrics_host, settings.materializer_metrics_port)
@@ -200,7 +216,7 @@ def run_health(settings: Settings) -> None:
         "the health exporter's metrics",
         "AUTOCAP_HEALTH_METRICS_PORT",
     )
-    stop = _stop_on_signals()
+    stop = _stop_on_signals("autocap health")
     registry = process_registry()
     collector = HealthCollector(settings, settings.kafka_bootstrap)
     registry.register(collector)

@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 #: A commit that takes longer is given up (the rows are durable; a replay collapses).
 _COMMIT_TIMEOUT_MS = 5000
+_CLOSING_TIMEOUT_MS = 1000
 
 
 def decode_record(value: bytes | None, schema: pa.Schema) -> dict[str, Any]:
@@ -88,6 +89,7 @@ class EventSink:
             settings.topic(topic): (table, schema) for table, (topic, schema) in TABLES.items()
         }
         self._buffer: list[Any] = []
+        self._commit_timeout_ms = _COMMIT_TIMEOUT_MS
         self._oldest = 0.0
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
@@ -124,12 +126,15 @@ class EventSink:
                 if self._due():
                     self.flush()
                 self.publisher.publish_if_due()
+            # Leaving: the broker may be gone too (autocap up was killed, every child got
+            # SIGTERM), so Kafka gets a second at most; the rows are durable either way
+            # and a replay of uncommitted ones collapses by event_id.
+            self._commit_timeout_ms = _CLOSING_TIMEOUT_MS
             self.flush()
-            self.publisher.publish_if_due()
+            self.publisher.publish()
         finally:
-            # Bounded: at shutdown the broker may be gone too (autocap up was killed).
-            self._consumer.close(autocommit=False, timeout_ms=_COMMIT_TIMEOUT_MS)
-            self._producer.close(timeout=5)
+            self._consumer.close(autocommit=False, timeout_ms=_CLOSING_TIMEOUT_MS)
+            self._producer.close(timeout=_CLOSING_TIMEOUT_MS / 1000)
 
     def _due(self) -> bool:
         if not self._buffer:
@@ -154,14 +159,15 @@ class EventSink:
                 self.publisher.changed()
                 self.metrics.rows_written.labels(table).inc(data.num_rows)
                 self.metrics.files_written.labels(table).inc()
-        self._producer.flush(timeout=10)  # dead letters durable before their offsets commit
+        # Dead letters durable before their offsets commit.
+        self._producer.flush(timeout=self._commit_timeout_ms / 1000)
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for rec in batch:
             tp = TopicPartition(rec.topic, rec.partition)
             if tp not in offsets or rec.offset + 1 > offsets[tp].offset:
                 offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
         try:
-            self._consumer.commit(offsets, timeout_ms=_COMMIT_TIMEOUT_MS)
+            self._consumer.commit(offsets, timeout_ms=self._commit_timeout_ms)
             self.metrics.last_commit_timestamp.set_to_current_time()
         except (CommitFailedError, KafkaError) as exc:
             # The rows are durable; a later replay of them is collapsed by event_id.

@@ -106,3 +106,29 @@ def test_children_die_when_the_supervisor_is_killed(tmp_path: Path) -> None:
         5,
         what="the orphaned child to die",
     )
+
+
+def test_a_role_that_does_not_stop_after_sigterm_exits_after_its_grace() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "import sys, time\n"
+        "from pipeline.roles import _stop_on_signals\n"
+        "stop = _stop_on_signals('autocap stuck', grace_s=0.5)\n"
+        "print('ready', flush=True)\n"
+        "while True:\n"
+        "    time.sleep(0.05)  # ignores `stop`, like a client stuck on a dead broker\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(10) == 3
+    assert time.monotonic() - started < 5
+    assert proc.stderr is not None
+    assert "autocap stuck: did not stop within 0.5s; exiting" in proc.stderr.read()
