@@ -86,11 +86,14 @@ def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
 
 
 def _defined_events_match(conn: duckdb.DuckDBPyConnection, names: list[str]) -> bool:
-    # The footer check is nearly free; the scan runs only when the footers allow a match.
-    for check in ("funnel/defined_possible", "funnel/defined_matches"):
-        if not conn.sql(load_sql(check), params={"names": names}).fetchall()[0][0]:
-            return False
-    return True
+    def holds(check: str) -> bool:
+        return bool(conn.sql(load_sql(check), params={"names": names}).fetchall()[0][0])
+
+    # The materializer's tags first (small); then stage 1's: the footer check is nearly
+    # free, and the scan runs only when the footers allow a match.
+    if holds("funnel/defined_tagged"):
+        return True
+    return holds("funnel/defined_possible") and holds("funnel/defined_matches")
 
 
 def _numbers(table: pa.Table, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:

@@ -11,15 +11,9 @@ WITH tagged AS (
         events.account_id,
         events.session_id,
         events.timestamp,
-        coalesce(tags.names, events.defined_events) AS names
+        coalesce(effective_tags.names, events.defined_events) AS names
     FROM events
-    LEFT JOIN (
-        SELECT event_id, any_value(names) AS names
-        FROM defined_event_tags
-        -- The newest version only: a definitions change is being (or was) rebuilt.
-        WHERE version = (SELECT arg_max(version, tagged_at) FROM defined_event_tags)
-        GROUP BY event_id
-    ) AS tags ON tags.event_id = events.event_id
+    LEFT JOIN effective_tags ON effective_tags.event_id = events.event_id
 ),
 
 final AS (

@@ -1,6 +1,6 @@
 -- funnel entries, exact path: the same rows as entries.sql, but from one copy per event_id
--- (the earliest received, as in `events`), matched by name or by defined event after
--- deduplicating. For the event_ids in $event_hashes (those entries.sql saw more than
+-- (the earliest received, as in `events`), matched by name or by defined event (the
+-- materializer's tags where it has tagged the event, else stage 1's) after deduplicating. For the event_ids in $event_hashes (those entries.sql saw more than
 -- once), or for every event when $event_hashes is NULL (a step or exclusion is some
 -- event's defined event: copies may disagree on defined events, so dedup comes first).
 -- Parameters: those of entries.sql, and $event_hashes (UBIGINT[] or NULL).
@@ -11,10 +11,19 @@ WITH copies AS (
     WHERE $event_hashes IS NULL OR hash(event_id) IN (SELECT unnest($event_hashes))
 ),
 
-deduplicated AS (
+earliest AS (
     SELECT *
     FROM copies
     QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1
+),
+
+deduplicated AS (
+    -- The materializer's tags (definitions applied to history) win over stage 1's.
+    SELECT earliest.* REPLACE (
+        coalesce(effective_tags.names, earliest.defined_events) AS defined_events
+    )
+    FROM earliest
+    LEFT JOIN effective_tags ON effective_tags.event_id = earliest.event_id
 ),
 
 matching AS (

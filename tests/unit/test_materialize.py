@@ -47,6 +47,9 @@ funnels:
   - name: click_then_signup
     steps: [$pageview, $click, Signed Up]
     window: 1d
+  - name: buy_then_signup
+    steps: [$pageview, Clicked Buy, Signed Up]
+    window: 1d
 """
 
 DEFS_V2 = """
@@ -131,16 +134,23 @@ def test_funnels_become_tables_and_a_removed_funnel_disappears(
     definitions.write_text(DEFS_V1)
     materializer = _materializer(lake, warehouse, definitions)
     report = materializer.run_once()
-    assert report.funnels == {"click_then_signup": 3}
+    assert report.funnels == {"click_then_signup": 3, "buy_then_signup": 3}
     rows = run_query(
         warehouse, "SELECT step_index, step, count FROM funnel_click_then_signup ORDER BY 1"
     ).rows
     assert rows == [(1, "$pageview", 3), (2, "$click", 3), (3, "Signed Up", 1)]
+    # A step that is a defined event: the funnel sees the materializer's tags over history
+    # (stage 1 tagged nothing when these events arrived).
+    rows = run_query(
+        warehouse, "SELECT step_index, step, count FROM funnel_buy_then_signup ORDER BY 1"
+    ).rows
+    assert rows == [(1, "$pageview", 3), (2, "Clicked Buy", 2), (3, "Signed Up", 1)]
 
     definitions.write_text(DEFS_V2)
     materializer.run_once()
     tables = run_query(warehouse, "SELECT table_name FROM information_schema.tables").rows
     assert ("funnel_click_then_signup",) not in tables
+    assert ("funnel_buy_then_signup",) not in tables
 
 
 def test_bad_funnel_definitions_are_refused_with_a_clear_message(tmp_path: Path) -> None:
@@ -173,7 +183,7 @@ def test_cli_materialize_once_and_its_errors(world: tuple[Lake, Path, Path]) -> 
     run = [sys.executable, "-m", "pipeline", "materialize", "--once"]
     done = subprocess.run(run, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "tagged 7 events (incremental), funnel_click_then_signup" in done.stdout
+    assert "tagged 7 events (incremental), funnel_click_then_signup, funnel_buy" in done.stdout
     assert _defined(warehouse) == [("Clicked Buy", "e1"), ("Clicked Buy", "e11")]
     again = subprocess.run([*run, "--full"], env=env, capture_output=True, text=True, timeout=120)
     assert "tagged 7 events (full)" in again.stdout
