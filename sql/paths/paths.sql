@@ -1,4 +1,5 @@
--- paths: for every occurrence of $event (its name, or one of its defined events), the
+-- paths: for every occurrence of $event (its name, or one of its defined events: the
+-- materializer's tags, else stage 1's), the
 -- $steps events that follow it (or precede it, nearest first) in the same session (or the
 -- same person's whole history), by time then event_id. A path cut short by the session's
 -- (person's) end or start ends with '(end)' or '(start)'. Per distinct path: occurrences,
@@ -13,9 +14,12 @@ WITH named AS (
         timestamp,
         coalesce(event, type) AS name,
         event IS NOT DISTINCT FROM $event
-        OR coalesce(list_contains(defined_events, $event), false) AS is_from,
+        OR coalesce(
+            list_contains(coalesce(effective_tags.names, events.defined_events), $event), false
+        ) AS is_from,
         CASE WHEN $per = 'session' THEN session_id ELSE person_id END AS scope
     FROM events
+    LEFT JOIN effective_tags USING (event_id)
     WHERE
         ($since IS NULL OR timestamp >= $since)
         AND ($until IS NULL OR timestamp < $until)

@@ -4,8 +4,8 @@
 -- later one. Only returns at or after the person's first start event count, so with the
 -- same event as start and return, period 0 is everyone. Events are those of `events` (one
 -- per event_id, the earliest received; people re-attributed through person_merges); an
--- event counts as a start or a return when its name or one of its defined events is the
--- one asked for.
+-- event counts as a start or a return when its name or one of its defined events (the
+-- materializer's tags, else stage 1's) is the one asked for.
 -- Parameters: $start_event, $return_event (VARCHAR), $period ('day' | 'week'), $periods
 -- (INTEGER), $unbounded (BOOLEAN), $since_ms, $until_ms (BIGINT or NULL: cohorts whose
 -- first start is in [since, until); returns before until).
@@ -18,13 +18,28 @@ WITH matched_ids AS (
     WHERE
         list_contains([$start_event, $return_event], event)
         OR list_has_any(defined_events, [$start_event, $return_event])
+    UNION
+    SELECT event_id
+    FROM effective_tags
+    WHERE list_has_any(names, [$start_event, $return_event])
 ),
 
-deduplicated AS (
-    SELECT person_id, timestamp, event, defined_events
+earliest AS (
+    SELECT event_id, person_id, timestamp, event, defined_events
     FROM lake_events_raw
     WHERE event_id IN (SELECT event_id FROM matched_ids)
     QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_at, timestamp) = 1
+),
+
+deduplicated AS (
+    -- The materializer's tags (definitions applied to history) win over stage 1's.
+    SELECT
+        earliest.person_id,
+        earliest.timestamp,
+        earliest.event,
+        coalesce(effective_tags.names, earliest.defined_events) AS defined_events
+    FROM earliest
+    LEFT JOIN effective_tags ON effective_tags.event_id = earliest.event_id
 ),
 
 matching AS (

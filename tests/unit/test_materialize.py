@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from pipeline.definitions import Definitions, load_definitions
@@ -16,7 +17,9 @@ from pipeline.errors import ConfigError
 from pipeline.warehouse.catalog import CatalogPublisher, publish_catalog, published_lake
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.materialize import Materializer
+from pipeline.warehouse.paths import PathsSpec, run_paths
 from pipeline.warehouse.query import run_query
+from pipeline.warehouse.retention import RetentionSpec, run_retention
 from pipeline.warehouse.schema import records_to_table
 
 BUY = {"tag": "button", "id": "buy", "classes": ["btn"], "text": "Buy now", "nth_child": 1}
@@ -198,3 +201,25 @@ def test_cli_materialize_once_and_its_errors(world: tuple[Lake, Path, Path]) -> 
     assert bad.stderr.strip().splitlines() == [
         "autocap: error: --full goes with --once (a running materializer re-tags on its own)"
     ]
+
+
+def test_retention_and_paths_see_definitions_applied_to_history(
+    world: tuple[Lake, Path, Path],
+) -> None:
+    lake, warehouse, definitions = world
+    definitions.write_text(DEFS_V1)
+
+    def ask() -> tuple[int, int]:
+        con = duckdb.connect(str(warehouse), read_only=True)
+        try:
+            retention = run_retention(
+                con, RetentionSpec(start_event="Clicked Buy", return_event="$click")
+            )
+            paths = run_paths(con, PathsSpec(event="Clicked Buy", per="person"))
+        finally:
+            con.close()
+        return retention.overall.people, paths.occurrences
+
+    assert ask() == (0, 0)  # stage 1 tagged nothing
+    _materializer(lake, warehouse, definitions).run_once()
+    assert ask() == (2, 2)  # p0 and p1 clicked Buy
