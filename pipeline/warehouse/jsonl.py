@@ -42,7 +42,8 @@ def json_lines_to_table(values: Sequence[bytes], schema: pa.Schema, workdir: Pat
     """
     if any(b"\n" in v for v in values):
         raise ValueError("a record spans lines")  # pretty-printed JSON: not one per line
-    fd, name = tempfile.mkstemp(prefix=".batch-", suffix=".ndjson.tmp", dir=workdir)
+    # Named like the lake's temporaries (".<pid>.tmp"), so a sink's cleanup knows its owner.
+    fd, name = tempfile.mkstemp(prefix=".batch-", suffix=f".ndjson.{os.getpid()}.tmp", dir=workdir)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(b"\n".join(values))

@@ -14,6 +14,8 @@ delete races a query that has just listed it; DuckDB then fails with "Cannot ope
 from __future__ import annotations
 
 import os
+import re
+import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -25,9 +27,14 @@ import pyarrow.parquet as pq
 
 from pipeline.processes import fsync_path
 
-__all__ = ["Lake"]
+__all__ = ["Lake", "temporary_path"]
 
 _TMP_SUFFIX = ".tmp"  # never a live file
+#: A temporary file is named ``<final name>.<writer's pid>.tmp``: writers (several sinks,
+#: the compactor, the materializer) never share one, and a cleanup only removes the
+#: temporaries of writers that are gone.
+_TMP_PID = re.compile(r"\.(\d+)\.tmp$")
+_STALE_TMP_S = 3600.0  # a temporary this old is a leftover whoever wrote it
 _SCHEMA_FILE = "_schema.parquet"
 _RETIRED_FILE = "_retired.json"
 _DROPPED_FILE = "_dropped"
@@ -93,7 +100,7 @@ class Lake:
 
     def _write_retired(self, table: str, retired: dict[str, float]) -> None:
         final = self.table_dir(table) / _RETIRED_FILE
-        tmp = final.with_name(final.name + _TMP_SUFFIX)
+        tmp = temporary_path(final)
         with tmp.open("wb") as fh:
             fh.write(orjson.dumps(retired))
             fh.flush()
@@ -121,7 +128,7 @@ class Lake:
         return final
 
     def _write(self, data: pa.Table, final: Path) -> None:
-        tmp = final.with_name(final.name + _TMP_SUFFIX)
+        tmp = temporary_path(final)
         try:
             with tmp.open("wb") as fh:
                 pq.write_table(data, fh, compression="zstd")
@@ -134,9 +141,30 @@ class Lake:
         fsync_path(final.parent)
 
     def clean_temporaries(self, table: str) -> int:
-        """Remove temp files a crash left behind; returns how many."""
+        """Remove temp files a crashed writer left behind; returns how many. A live
+        writer's temporaries (another sink on this host, mid-write) are left alone."""
         removed = 0
         for leftover in self.table_dir(table).glob("*" + _TMP_SUFFIX):
+            if _writer_alive(leftover):
+                continue
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def temporary_path(final: Path) -> Path:
+    """Where to write ``final`` before renaming it into place (unique to this process)."""
+    return final.with_name(f"{final.name}.{os.getpid()}{_TMP_SUFFIX}")
+
+
+def _writer_alive(path: Path) -> bool:
+    match = _TMP_PID.search(path.name)
+    try:
+        if match is None or time.time() - path.stat().st_mtime > _STALE_TMP_S:
+            return False
+        os.kill(int(match.group(1)), 0)
+    except (ProcessLookupError, FileNotFoundError):
+        return False
+    except PermissionError:
+        return True  # a process of another user: alive
+    return True

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -70,11 +72,25 @@ def test_write_is_atomic_and_leaves_no_temporaries(tmp_path: Path) -> None:
     lake.ensure_table("events", EVENT_SCHEMA)
     path = lake.write("events", records_to_table([record("e1")]))
     assert pq.read_table(path).num_rows == 1
-    (lake.table_dir("events") / "crashed.parquet.tmp").write_bytes(b"PAR1 half")
-    assert lake.clean_temporaries("events") == 1
-    assert sorted(p.name for p in lake.table_dir("events").iterdir()) == sorted(
-        ["_schema.parquet", path.name]
+    folder = lake.table_dir("events")
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (folder / f"crashed.parquet.{dead}.tmp").write_bytes(b"PAR1 half")  # its writer is gone
+    (folder / "unnamed.parquet.tmp").write_bytes(b"PAR1 half")  # no owner to ask
+    # Another writer on this host, mid-write (this test process stands for it): kept.
+    live = folder / f"writing.parquet.{os.getpid()}.tmp"
+    live.write_bytes(b"PAR1 half")
+    assert lake.clean_temporaries("events") == 2
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["_schema.parquet", path.name, live.name]
     )
+    # A temporary an hour old is a leftover, whoever wrote it.
+    os.utime(live, (time.time() - 7200, time.time() - 7200))
+    assert lake.clean_temporaries("events") == 1
 
 
 def test_lake_path_with_quote_is_safe(tmp_path: Path) -> None:
