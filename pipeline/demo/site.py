@@ -125,7 +125,7 @@ def _collector_url(settings: Settings, host_header: str | None) -> str:
     # The browser reaches the collector on the host it reached this site on (localhost,
     # 127.0.0.1 or a LAN name), at the collector's port.
     host = (host_header or settings.collector_host).rsplit(":", 1)[0] or "127.0.0.1"
-    if host in ("0.0.0.0", "::"):  # noqa: S104 - a bind address, not a host to browse to
+    if host in ("0.0.0.0", "::"):  # a bind address, not a host to browse to
         host = "127.0.0.1"
     return f"http://{host}:{settings.collector_port}"
 
