@@ -79,6 +79,13 @@ class Visitor:
         chain = [target, *parents, main, *_ROOT]
         self._message("track", event="$click", context=self._context(), elements=chain)
 
+    def nav_click(self, id_: str, text: str, href: str) -> None:
+        """A ``$click`` on a link of the header every page has."""
+        self.wait(3, 60)
+        target = {"tag": "a", "id": id_, "text": text, "href": href}
+        chain = [target, {"tag": "header", "id": "nav", "nth_child": 1, "nth_of_type": 1}, *_ROOT]
+        self._message("track", event="$click", context=self._context(), elements=chain)
+
     def submit(self, form_id: str) -> None:
         """A ``$submit`` of the form ``#form_id``."""
         self.wait(10, 90)
@@ -127,6 +134,16 @@ def _b2b(v: Visitor, account: Account, role: Role, email: str) -> None:
     rng = v.rng
     v.view("/")
     if rng.random() < 0.4:
+        v.click(
+            {
+                "tag": "a",
+                "id": "hero-docs",
+                "classes": ["btn", "secondary"],
+                "text": "Read the docs",
+                "href": "/docs",
+            },
+            {"tag": "p"},
+        )
         v.view("/docs")
         v.click(
             {
@@ -138,16 +155,18 @@ def _b2b(v: Visitor, account: Account, role: Role, email: str) -> None:
             {"tag": "li"},
             {"tag": "ul", "id": "doc-list"},
         )
-    v.click(
-        {
-            "tag": "a",
-            "id": "hero-pricing",
-            "classes": ["btn"],
-            "text": "See pricing",
-            "href": "/pricing",
-        },
-        {"tag": "p"},
-    )
+        v.nav_click("nav-pricing", "Pricing", "/pricing")
+    else:
+        v.click(
+            {
+                "tag": "a",
+                "id": "hero-pricing",
+                "classes": ["btn"],
+                "text": "See pricing",
+                "href": "/pricing",
+            },
+            {"tag": "p"},
+        )
     v.view("/pricing")
     if rng.random() > role.depth:
         return  # researched, left
@@ -230,9 +249,23 @@ def _b2c(v: Visitor) -> None:
             v.view("/cart")
             if rng.random() < 0.5:
                 break  # impulsive: straight to checkout
-            v.view("/shop")
+            v.nav_click("nav-shop", "Shop", "/shop")
+        else:
+            v.click(
+                {
+                    "tag": "a",
+                    "id": "back-to-shop",
+                    "classes": ["btn", "secondary"],
+                    "text": "Keep browsing",
+                    "href": "/shop",
+                }
+            )
+        v.view("/shop")
     if not cart or rng.random() < 0.3:
         return
+    if v.path != "/cart":
+        v.nav_click("nav-cart", "Cart", "/cart")
+        v.view("/cart")
     v.click(
         {"tag": "a", "id": "checkout", "classes": ["btn"], "text": "Checkout", "href": "/checkout"}
     )
