@@ -91,7 +91,13 @@ def _check_ports(settings: Settings, embedded: bool, demo: bool = False) -> None
         )
 
 
-def _wait_ready(url: str, supervisor: Supervisor, stop: threading.Event, timeout_s: float) -> None:
+def _wait_ready(
+    url: str,
+    supervisor: Supervisor,
+    stop: threading.Event,
+    timeout_s: float,
+    role: str = "collector",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not stop.is_set():
         supervisor.check()
@@ -104,9 +110,9 @@ def _wait_ready(url: str, supervisor: Supervisor, stop: threading.Event, timeout
         time.sleep(0.2)
     if not stop.is_set():
         raise ChildFailed(
-            f"the collector did not become ready at {url} within {timeout_s:g}s "
-            f"(log: {supervisor.log_path('collector')}): "
-            f"{last_line(supervisor.log_path('collector'))}"
+            f"the {role} did not become ready at {url} within {timeout_s:g}s "
+            f"(log: {supervisor.log_path(role)}): "
+            f"{last_line(supervisor.log_path(role))}"
         )
 
 
@@ -227,6 +233,8 @@ def run_up(
         _wait_ready(collector_url + "/readyz", supervisor, stop, timeout_s=60)
         if demo:
             supervisor.start(ChildSpec("demo-site", [*python, "demo-site"], env))
+            site = f"http://{settings.collector_host}:{settings.demo_port}/"
+            _wait_ready(site, supervisor, stop, timeout_s=30, role="demo-site")
             simulate = [*python, "simulate", "--rate", str(demo_rate)]
             supervisor.start(ChildSpec("demo", [*simulate, "--days", str(demo_days)], env))
         if not stop.is_set():
