@@ -6,6 +6,8 @@ the warehouse."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -220,3 +222,38 @@ def test_a_browser_on_the_demo_site_lands_in_the_warehouse(demo: Up, browser: Br
         interval=1,
         what="the browser's click as the defined event Requested Demo",
     )
+
+
+DOCS = Path(__file__).parents[2] / "docs"
+
+
+def _doc_commands(text: str) -> list[list[str]]:
+    """The `autocap funnel|query ...` lines of a doc's bash blocks, continuations joined."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if len(words) > 1 and words[0].endswith("autocap") and words[1] in ("funnel", "query"):
+                commands.append(words[1:])
+    return commands
+
+
+def test_the_docs_sql_and_commands_run_on_the_demo_warehouse(demo: Up) -> None:
+    wait_until(
+        lambda: _query(demo, "SELECT count(*) FROM events WHERE event = 'Order Completed'")[0][0],
+        60,
+        interval=1,
+        what="orders in the warehouse",
+    )
+    for doc in ("quickstart.md", "analyst-guide.md"):
+        text = (DOCS / doc).read_text()
+        blocks = re.findall(r"```sql\n(.*?)```", text, re.S)
+        assert blocks, doc
+        for sql in blocks:
+            assert _query(demo, sql), f"{doc}: no rows from\n{sql}"
+        commands = _doc_commands(text)
+        for args in commands:
+            done = _cli(demo, *args)
+            assert done.returncode == 0, (args, done.stderr)
+            assert done.stdout.strip(), args
+    assert len(_doc_commands((DOCS / "analyst-guide.md").read_text())) >= 5
