@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PALETTE", "Chart", "Table", "bar", "funnel_bars", "heat_color", "line", "retention"]
+__all__ = [
+    "PALETTE",
+    "Chart",
+    "Table",
+    "bar",
+    "funnel_bars",
+    "heat_color",
+    "line",
+    "pivot_bar",
+    "retention",
+]
 
 PALETTE = ("#3358ff", "#f2a541", "#2bb673", "#e5484d", "#8e4ec6", "#12a5b8", "#7b8599")
 
@@ -148,22 +158,24 @@ def line(
 
 
 def funnel_bars(steps: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Funnel bars: people reaching each step, stacked with the people dropped after it
-    (and those still in flight), as ``autocap funnel --format json`` reports them."""
+    """Funnel bars, as ``autocap funnel --format json`` reports the steps: each bar is the
+    people who reached that step, split into those who went on to the next step (on the
+    last bar: converted), those who dropped before it, and those still in flight."""
     labels = [str(s["step"]) for s in steps]
-    reached = [int(s["count"]) for s in steps]
-    # `dropped` of step k counts people whose best attempt stopped just before step k.
-    lost = [int(s["dropped"]) for s in steps[1:]] + [0]
+    counts = [int(s["count"]) for s in steps]
+    # Step k+1's `dropped` and `in_flight` are the people who reached step k but not k+1.
+    went_on = counts[1:] + counts[-1:]
+    dropped = [int(s["dropped"]) for s in steps[1:]] + [0]
     in_flight = [int(s["in_flight"]) for s in steps[1:]] + [0]
     datasets = [
-        {"label": "reached", "data": reached, "backgroundColor": PALETTE[0]},
-        {"label": "dropped before next step", "data": lost, "backgroundColor": PALETTE[3]},
+        {"label": "went on (last step: converted)", "data": went_on, "backgroundColor": PALETTE[0]},
+        {"label": "dropped before the next step", "data": dropped, "backgroundColor": PALETTE[3]},
         {"label": "in flight", "data": in_flight, "backgroundColor": PALETTE[6]},
     ]
     return {
         "type": "bar",
         "data": {"labels": labels, "datasets": datasets},
-        "options": _options(stacked=True, y_title="people"),
+        "options": _options(stacked=True, y_title="people reaching the step"),
     }
 
 

@@ -45,10 +45,12 @@ def test_funnel_bars_show_reached_and_dropped() -> None:
         {"step": "C", "count": 2, "dropped": 4, "in_flight": 0},
     ]
     config = funnel_bars(steps)
-    reached, dropped, flying = config["data"]["datasets"]
-    assert reached["data"] == [10, 6, 2]
+    went_on, dropped, flying = config["data"]["datasets"]
+    assert went_on["data"] == [6, 2, 2]  # the last bar: converted
     assert dropped["data"] == [3, 4, 0]  # dropped after A, after B
     assert flying["data"] == [1, 0, 0]
+    totals = [sum(d["data"][k] for d in config["data"]["datasets"]) for k in range(3)]
+    assert totals == [10, 6, 2]  # each bar is the people who reached its step
     assert config["options"]["scales"]["y"]["stacked"]
 
 
@@ -122,7 +124,8 @@ def test_report_over_a_real_warehouse(warehouse: Settings, tmp_path: Path) -> No
         "people_by_role",
         "purchases_per_day",
     }
-    assert by_key["funnel_trial"]["data"]["datasets"][0]["data"] == [6, 4, 2]
+    bars = by_key["funnel_trial"]["data"]["datasets"]
+    assert [sum(d["data"][k] for d in bars) for k in range(3)] == [6, 4, 2]
     assert by_key["purchases_per_day"]["data"]["datasets"][1]["data"] == [59.5]
     assert by_key["accounts_by_industry"]["data"]["labels"] == ["Software"]
     cells = by_key["retention"]["data"]["datasets"][0]["data"]
