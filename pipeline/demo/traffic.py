@@ -24,7 +24,14 @@ from pipeline.demo.journeys import history, journey
 from pipeline.settings import Settings
 from pipeline.timeutil import format_ts, parse_ts, utc_now
 
-__all__ = ["backfill", "journey", "live_journey", "run_traffic", "write_history"]
+__all__ = [
+    "backfill",
+    "history_path",
+    "journey",
+    "live_journey",
+    "run_traffic",
+    "write_history",
+]
 
 
 def _site(settings: Settings) -> str:
@@ -84,6 +91,16 @@ def write_history(
     return count
 
 
+def history_path(demo_dir: Path, days: int, end: datetime) -> tuple[Path, bool]:
+    """Where ``days`` of history go, and whether it is already written: a history file kept
+    from an earlier run is reused, so a restarted simulator (or a second ``up --demo
+    --days N`` on the same data dir) re-imports the same event ids, which import skips."""
+    kept = sorted(demo_dir.glob(f"history-{days}d-*.jsonl"))
+    if kept:
+        return kept[-1], True
+    return demo_dir / f"history-{days}d-{end:%Y%m%dT%H%M}.jsonl", False
+
+
 def backfill(
     settings: Settings, days: int, seed: int | None = None, visits_per_day: int = 60
 ) -> ImportSummary:
@@ -92,6 +109,9 @@ def backfill(
     from pipeline.backfill.command import run_import
 
     end = utc_now() - timedelta(minutes=1)
-    path = settings.data_dir / "demo" / f"history-{days}d-{end:%Y%m%dT%H%M}.jsonl"
-    write_history(path, days, end, seed, visits_per_day, _site(settings))
+    path, kept = history_path(settings.data_dir / "demo", days, end)
+    if not kept:
+        tmp = path.with_suffix(".tmp")
+        write_history(tmp, days, end, seed, visits_per_day, _site(settings))
+        tmp.replace(path)  # complete or absent: a crash mid-write is not reused
     return run_import(settings, [path])

@@ -16,7 +16,7 @@ from pipeline.definitions import load_definitions
 from pipeline.demo.journeys import SITE, history, journey
 from pipeline.demo.personas import ACCOUNTS
 from pipeline.demo.site import DEMO_DEFINITIONS, PAGES, PRODUCTS, render
-from pipeline.demo.traffic import live_journey, write_history
+from pipeline.demo.traffic import history_path, live_journey, write_history
 from pipeline.timeutil import format_ts, parse_ts
 
 ROOT = Path(__file__).parents[2]
@@ -187,3 +187,13 @@ def test_format_ts_roundtrip_is_what_history_compares() -> None:
     # history() compares formatted timestamps as strings: the format must sort as time does.
     a, b = NOW, NOW + timedelta(milliseconds=1)
     assert (format_ts(a) < format_ts(b)) and len(format_ts(a)) == len(format_ts(b))
+
+
+def test_a_kept_history_file_is_reused(tmp_path: Path) -> None:
+    path, kept = history_path(tmp_path, 30, NOW)
+    assert not kept and path.name == "history-30d-20261123T1200.jsonl"
+    path.write_text("{}\n")
+    (tmp_path / "history-7d-20261101T0000.jsonl").write_text("{}\n")
+    (tmp_path / "history-30d-20261124T0000.jsonl.tmp").write_text("")  # a crashed write
+    assert history_path(tmp_path, 30, NOW + timedelta(days=1)) == (path, True)
+    assert history_path(tmp_path, 14, NOW) == (tmp_path / "history-14d-20261123T1200.jsonl", False)
