@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", parents=[common], help="run the whole pipeline on this machine")
     up.add_argument("--demo", action="store_true", help="also drive simulated B2B/B2C traffic")
     up.add_argument("--rate", type=float, default=5.0, help="demo events per second")
+    up.add_argument(
+        "--days", type=int, default=0, help="with --demo: first import N days of demo history"
+    )
 
     broker = sub.add_parser("broker", parents=[common], help="run the embedded Kafka broker")
     broker.add_argument("--port", dest="broker_port", help="listen port (default: a free one)")
@@ -67,6 +70,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--rate", type=float, default=5.0, help="events per second")
     simulate.add_argument("--seed", type=int, help="random seed for repeatable traffic")
+    simulate.add_argument(
+        "--days", type=int, default=0, help="first import N days of history (autocap import)"
+    )
+    simulate.add_argument(
+        "--visits-per-day", type=int, default=60, help="history visits per day (with --days)"
+    )
+    simulate.add_argument(
+        "--history-only", action="store_true", help="import the --days history, then exit"
+    )
+    sub.add_parser(
+        "demo-site", parents=[common], help="serve the demo website on AUTOCAP_DEMO_PORT"
+    )
+
+    report = sub.add_parser(
+        "report", parents=[common], help="write a self-contained HTML report of the warehouse"
+    )
+    report.add_argument("--out", type=Path, default=Path("report.html"), help="file to write")
+    report.add_argument(
+        "--weeks", type=int, default=8, help="weeks of history in the retention heatmap"
+    )
 
     query = sub.add_parser("query", parents=[common], help="run SQL on the warehouse")
     query.add_argument("sql", help="the SQL to run (read-only)")
@@ -164,21 +187,60 @@ def _flags(args: argparse.Namespace) -> dict[str, Any]:
 def _cmd_up(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.up import run_up
 
-    run_up(settings, demo=args.demo, demo_rate=args.rate)
+    if args.days < 0:
+        raise ConfigError(f"--days: must be 0 or more, got {args.days}")
+    if args.days and not args.demo:
+        raise ConfigError("--days goes with --demo (it imports demo history)")
+    run_up(settings, demo=args.demo, demo_rate=args.rate, demo_days=args.days)
 
 
 def _cmd_simulate(settings: Settings, args: argparse.Namespace) -> None:
     import signal
     import threading
 
-    from pipeline.demo.traffic import run_traffic
+    from pipeline.backfill.command import render_summary
+    from pipeline.demo.traffic import backfill, run_traffic
 
+    if args.days < 0 or args.visits_per_day < 1:
+        raise ConfigError("--days must be 0 or more and --visits-per-day 1 or more")
+    if args.history_only and not args.days:
+        raise ConfigError("--history-only needs --days N")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if args.days:
+        summary = backfill(settings, args.days, args.seed, args.visits_per_day)
+        render_summary(summary, Console(stderr=True))
+        if args.history_only:
+            return
     if not settings.write_keys:
         raise ConfigError("no write keys: set AUTOCAP_WRITE_KEYS so the simulator can post")
     run_traffic(settings, args.rate, stop, seed=args.seed)
+
+
+def _cmd_demo_site(settings: Settings, args: argparse.Namespace) -> None:
+    import signal
+    import threading
+
+    from pipeline.demo.site import serve_site
+    from pipeline.processes import ensure_port_free
+
+    ensure_port_free(
+        settings.collector_host, settings.demo_port, "the demo site", "AUTOCAP_DEMO_PORT"
+    )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    serve_site(settings, stop)
+
+
+def _cmd_report(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.report.build import write_report
+
+    if args.weeks < 1:
+        raise ConfigError(f"--weeks: must be 1 or more, got {args.weeks}")
+    path = write_report(settings, args.out, weeks=args.weeks)
+    Console(stderr=True).print(f"autocap: report written to {path}", highlight=False)
 
 
 def _cmd_materialize(settings: Settings, args: argparse.Namespace) -> None:
@@ -316,6 +378,8 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "materialize": _cmd_materialize,
     "health": _role("run_health"),
     "simulate": _cmd_simulate,
+    "demo-site": _cmd_demo_site,
+    "report": _cmd_report,
     "query": _cmd_query,
     "funnel": _cmd_funnel,
     "retention": _cmd_retention,

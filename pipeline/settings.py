@@ -100,6 +100,14 @@ class Settings:
     collector_port: int = field(
         default=8000, metadata=_doc("Port of the HTTP collector.", low=1, high=65535)
     )
+    demo_port: int = field(
+        default=8080,
+        metadata=_doc(
+            "Port of the demo website `autocap up --demo` serves (on the collector's address).",
+            low=1,
+            high=65535,
+        ),
+    )
     metrics_host: str = field(
         default="127.0.0.1",
         metadata=_doc("Address the worker's, sink's and health exporter's /metrics bind."),

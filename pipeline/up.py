@@ -9,12 +9,14 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
 from rich.table import Table
 
 from pipeline.cluster import RUNNING_BOOTSTRAP_FILE, ensure_topics, wait_for_kafka
+from pipeline.demo.site import DEMO_DEFINITIONS, site_origins
 from pipeline.errors import BrokerStartFailed, BrokerUnavailable, ChildFailed, ConfigError
 from pipeline.processes import ensure_port_free, free_port
 from pipeline.settings import Settings, WriteKey, generate_write_key
@@ -39,7 +41,23 @@ def _write_keys(settings: Settings) -> tuple[tuple[WriteKey, ...], bool]:
     return (WriteKey(key),), True
 
 
-def _check_ports(settings: Settings, embedded: bool) -> None:
+def _demo_keys(keys: tuple[WriteKey, ...], settings: Settings) -> tuple[WriteKey, ...]:
+    """The first key also allows the demo site's origins, so its pages can send events."""
+    first = keys[0]
+    extra = tuple(o for o in site_origins(settings) if o not in first.origins)
+    return (WriteKey(first.key, first.origins + extra), *keys[1:])
+
+
+def _demo_definitions(settings: Settings) -> Path:
+    """The user's definitions file, or the demo's example when there is none."""
+    return settings.definitions_path if settings.definitions_path.exists() else DEMO_DEFINITIONS
+
+
+def _check_ports(settings: Settings, embedded: bool, demo: bool = False) -> None:
+    if demo:
+        ensure_port_free(
+            settings.collector_host, settings.demo_port, "the demo site", "AUTOCAP_DEMO_PORT"
+        )
     ensure_port_free(
         settings.collector_host, settings.collector_port, "the collector", "AUTOCAP_COLLECTOR_PORT"
     )
@@ -73,7 +91,13 @@ def _check_ports(settings: Settings, embedded: bool) -> None:
         )
 
 
-def _wait_ready(url: str, supervisor: Supervisor, stop: threading.Event, timeout_s: float) -> None:
+def _wait_ready(
+    url: str,
+    supervisor: Supervisor,
+    stop: threading.Event,
+    timeout_s: float,
+    role: str = "collector",
+) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline and not stop.is_set():
         supervisor.check()
@@ -86,9 +110,9 @@ def _wait_ready(url: str, supervisor: Supervisor, stop: threading.Event, timeout
         time.sleep(0.2)
     if not stop.is_set():
         raise ChildFailed(
-            f"the collector did not become ready at {url} within {timeout_s:g}s "
-            f"(log: {supervisor.log_path('collector')}): "
-            f"{last_line(supervisor.log_path('collector'))}"
+            f"the {role} did not become ready at {url} within {timeout_s:g}s "
+            f"(log: {supervisor.log_path(role)}): "
+            f"{last_line(supervisor.log_path(role))}"
         )
 
 
@@ -121,7 +145,11 @@ def _banner(
     key = settings.write_keys[0].key
     table.add_row("write key", key + ("   (generated; kept in data dir)" if new_key else ""))
     if demo:
+        site = f"http://127.0.0.1:{settings.demo_port}/"
+        table.add_row("demo site", f"{site}   (pricing, signup, app, shop: clicks are captured)")
         table.add_row("demo", "simulated B2B and B2C visitors are posting to the collector")
+        table.add_row("definitions", str(settings.definitions_path))
+        table.add_row("report", "autocap report --out report.html")
     console.print(table)
     console.print(
         f"Send an event:\n  curl -u {key}: -H 'content-type: application/json' "
@@ -137,10 +165,12 @@ def run_up(
     *,
     demo: bool = False,
     demo_rate: float = 5.0,
+    demo_days: int = 0,
     console: Console | None = None,
 ) -> None:
     """Start broker (when embedded), sink, worker, collector, health exporter and
-    materializer; run until Ctrl-C/SIGTERM."""
+    materializer (with ``demo``: the demo site and the traffic simulator, after importing
+    ``demo_days`` of history); run until Ctrl-C/SIGTERM."""
     console = console or Console()
     embedded = not settings.kafka_bootstrap
     if embedded and settings.worker_store == "rocksdb":
@@ -150,8 +180,11 @@ def run_up(
             " use memory, or set AUTOCAP_KAFKA_BOOTSTRAP"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    _check_ports(settings, embedded)
+    _check_ports(settings, embedded, demo)
     keys, new_key = _write_keys(settings)
+    if demo:
+        keys = _demo_keys(keys, settings)
+        settings = settings.with_overrides(definitions_path=_demo_definitions(settings))
 
     stop = threading.Event()
 
@@ -205,9 +238,11 @@ def run_up(
         collector_url = f"http://{settings.collector_host}:{settings.collector_port}"
         _wait_ready(collector_url + "/readyz", supervisor, stop, timeout_s=60)
         if demo:
-            supervisor.start(
-                ChildSpec("demo", [*python, "simulate", "--rate", str(demo_rate)], env)
-            )
+            supervisor.start(ChildSpec("demo-site", [*python, "demo-site"], env))
+            site = f"http://{settings.collector_host}:{settings.demo_port}/"
+            _wait_ready(site, supervisor, stop, timeout_s=30, role="demo-site")
+            simulate = [*python, "simulate", "--rate", str(demo_rate)]
+            supervisor.start(ChildSpec("demo", [*simulate, "--days", str(demo_days)], env))
         if not stop.is_set():
             _banner(console, child_settings, bootstrap, embedded, new_key, demo)
         while not stop.wait(0.25):

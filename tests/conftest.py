@@ -42,6 +42,7 @@ def make_settings(tmp_path: Path) -> Callable[..., Settings]:
             "data_dir": tmp_path / "data",
             "topic_prefix": "t" + uuid.uuid4().hex[:10],
             "collector_port": free_port(),
+            "demo_port": free_port(),
             "worker_metrics_port": free_port(),
             "sink_metrics_port": free_port(),
             "health_metrics_port": free_port(),

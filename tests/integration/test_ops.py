@@ -227,3 +227,40 @@ def test_status_from_prometheus_lists_firing_alerts(stack: Up, prometheus: str) 
     assert failed.returncode != 0
     lines = failed.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("autocap: error: Prometheus at " + dead)
+
+
+def _alert_expr(name: str) -> str:
+    rules = yaml.safe_load(ALERTS.read_text())
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            if rule.get("alert") == name:
+                return str(rule["expr"])
+    raise AssertionError(f"no alert {name} in {ALERTS}")
+
+
+def _role_process(stack: Up, role: str) -> Any:
+    for proc in stack.family():
+        if proc.cmdline()[-1:] == [role]:
+            return proc
+    raise AssertionError(f"no {role} child of autocap up")
+
+
+@pytest.mark.slow  # about 7 minutes: the freshness SLO is 5 minutes
+@pytest.mark.timeout(900)
+def test_a_stalled_worker_and_a_stalled_sink_make_their_alerts_true(
+    stack: Up, prometheus: str
+) -> None:
+    """The issue's 'done when': with the worker frozen (SIGSTOP: the supervisor would
+    restart a killed one at once), the lag alert's expression turns true in the live
+    Prometheus within its `for` window; with the sink frozen, the freshness alert's."""
+    worker, sink = _role_process(stack, "worker"), _role_process(stack, "sink")
+    worker.suspend()
+    sink.suspend()
+    try:
+        lag = _alert_expr("AutocapConsumerLagGrowing")
+        wait_until(lambda: _query(prometheus, lag), 15 * 60, 5, "the lag alert's expression")
+        fresh = _alert_expr("AutocapFreshnessSLOBreached")
+        wait_until(lambda: _query(prometheus, fresh), 12 * 60, 5, "the freshness expression")
+    finally:
+        worker.resume()
+        sink.resume()

@@ -1,0 +1,1 @@
+"""``autocap report``: a self-contained HTML report of the warehouse (charts + their SQL)."""
