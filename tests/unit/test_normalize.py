@@ -50,7 +50,7 @@ def test_unparseable_timestamp_falls_back_and_is_flagged(stamp: object) -> None:
 def test_far_future_timestamp_falls_back() -> None:
     rec = normalize(track(timestamp=format_ts(NOW + timedelta(hours=24))), Receipt.at(NOW))
     assert rec["timestamp"] == format_ts(NOW)
-    assert rec["flags"] == ["timestamp_fallback"]
+    assert rec["flags"] == ["timestamp_clamped"]
     ok = normalize(track(timestamp=format_ts(NOW + timedelta(hours=22))), Receipt.at(NOW))
     assert "flags" not in ok
 
