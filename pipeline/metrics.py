@@ -39,6 +39,7 @@ class CollectorMetrics:
     requests: Counter
     events_accepted: Counter
     events_rejected: Counter
+    timestamps_clamped: Counter
     request_seconds: Histogram
     received_bytes: Counter
     produce_seconds: Histogram
@@ -67,6 +68,11 @@ class CollectorMetrics:
                 "autocap_collector_events_rejected",
                 "Events refused, by reason.",
                 ["reason"],
+                registry=registry,
+            ),
+            timestamps_clamped=Counter(
+                "autocap_collector_timestamps_clamped",
+                "Events whose corrected time was over 23 h ahead, stored at receipt time.",
                 registry=registry,
             ),
             request_seconds=Histogram(

@@ -185,6 +185,13 @@ class Settings:
         default=5.0,
         metadata=_doc("Wait this long for Kafka's ack before spooling to disk instead.", low=0.1),
     )
+    header_timeout_s: float = field(
+        default=10.0,
+        metadata=_doc(
+            "The collector closes a connection whose request headers take longer (slow-loris).",
+            low=0.1,
+        ),
+    )
     access_log: bool = field(
         default=True, metadata=_doc("The collector writes one JSON line per request to stdout.")
     )

@@ -28,7 +28,14 @@ from starlette.routing import Route
 
 from collectors.http.contract import validate_batch_envelope
 from collectors.http.delivery import Delivery
-from collectors.http.normalize import MESSAGE_TYPES, Limits, Receipt, encode_record, normalize
+from collectors.http.normalize import (
+    CLAMPED_FLAG,
+    MESSAGE_TYPES,
+    Limits,
+    Receipt,
+    encode_record,
+    normalize,
+)
 from collectors.http.openapi import build_openapi
 from collectors.http.privacy import anonymize_ip
 from collectors.http.producer import EventProducer
@@ -296,6 +303,8 @@ def create_app(
                     dead(exc.rule, exc.field, str(exc), orjson.dumps(message), received_at, key)
                 )
                 continue
+            if CLAMPED_FLAG in record.get("flags", ()):
+                metrics.timestamps_clamped.inc()
             partition_key = record["anonymous_id"] or record["user_id"]
             frame.append((raw_topic, partition_key.encode(), value))
             accepted += 1

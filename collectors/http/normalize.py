@@ -20,11 +20,23 @@ from pipeline.ids import uuid7
 from pipeline.settings import Settings
 from pipeline.timeutil import format_ts, parse_ts
 
-__all__ = ["MESSAGE_TYPES", "Limits", "Receipt", "encode_record", "normalize"]
+__all__ = [
+    "CLAMPED_FLAG",
+    "FALLBACK_FLAG",
+    "MESSAGE_TYPES",
+    "Limits",
+    "Receipt",
+    "encode_record",
+    "normalize",
+]
 
 MESSAGE_TYPES = frozenset({"track", "page", "screen", "identify", "group", "alias"})
 
 _MAX_FUTURE = timedelta(hours=23)
+#: The event's own time could not be used (unparseable, out of range): receipt time kept.
+FALLBACK_FLAG = "timestamp_fallback"
+#: The corrected time was more than 23 h ahead of the collector: clamped to receipt time.
+CLAMPED_FLAG = "timestamp_clamped"
 
 
 @dataclass(frozen=True)
@@ -75,21 +87,21 @@ def _identifier(message: dict[str, Any], key: str) -> str | None:
 
 def _event_time(
     message: dict[str, Any], received_at: datetime, sent_at: datetime | None
-) -> tuple[datetime, bool]:
-    """Corrected event time, and whether it fell back to ``received_at``."""
+) -> tuple[datetime, str | None]:
+    """Corrected event time, and the flag saying why it fell back to ``received_at``."""
     raw = message.get("timestamp")
     if raw is None:
-        return received_at, False
+        return received_at, None
     stamped = parse_ts(raw)
     if stamped is None:
-        return received_at, True
+        return received_at, FALLBACK_FLAG
     try:
         corrected = received_at - (sent_at - stamped) if sent_at is not None else stamped
     except OverflowError:  # an absurd sentAt/timestamp pair leaves datetime's range
-        return received_at, True
+        return received_at, FALLBACK_FLAG
     if corrected - received_at > _MAX_FUTURE:
-        return received_at, True
-    return corrected, False
+        return received_at, CLAMPED_FLAG
+    return corrected, None
 
 
 def normalize(
@@ -145,7 +157,7 @@ def normalize(
         "elements": message.get("elements"),
     }
     if fell_back:
-        record["flags"] = ["timestamp_fallback"]
+        record["flags"] = [fell_back]
     return record
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uvicorn
 
 from collectors.http.app import create_app, write_access_line
+from collectors.http.headertimeout import header_timeout_protocol
 from collectors.http.producer import KafkaEventProducer
 from pipeline.metrics import process_registry
 from pipeline.settings import Settings
@@ -27,7 +28,8 @@ def run_collector(settings: Settings, bootstrap: str) -> None:
         log_level=settings.log_level,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        # httptools, plus a deadline for request headers (slow-loris).
+        http=header_timeout_protocol(settings.header_timeout_s),
         lifespan="on",
         timeout_graceful_shutdown=10,
         server_header=False,

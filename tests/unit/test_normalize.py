@@ -2,6 +2,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from collectors.http.normalize import Receipt, normalize
 from pipeline.errors import InvalidEvent
@@ -50,7 +52,7 @@ def test_unparseable_timestamp_falls_back_and_is_flagged(stamp: object) -> None:
 def test_far_future_timestamp_falls_back() -> None:
     rec = normalize(track(timestamp=format_ts(NOW + timedelta(hours=24))), Receipt.at(NOW))
     assert rec["timestamp"] == format_ts(NOW)
-    assert rec["flags"] == ["timestamp_fallback"]
+    assert rec["flags"] == ["timestamp_clamped"]
     ok = normalize(track(timestamp=format_ts(NOW + timedelta(hours=22))), Receipt.at(NOW))
     assert "flags" not in ok
 
@@ -99,3 +101,36 @@ def test_absurd_sent_at_falls_back_instead_of_overflowing() -> None:
     msg = track(timestamp="0001-01-01T00:00:00Z")
     rec = normalize(msg, Receipt.at(NOW, "9999-12-31T00:00:00Z"))
     assert rec["timestamp"] == format_ts(NOW) and rec["flags"] == ["timestamp_fallback"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    skew_ms=st.integers(-7 * 86_400_000, 7 * 86_400_000),
+    delay_ms=st.integers(0, 30_000),
+    at_ms=st.integers(0, 86_400_000),
+)
+def test_any_client_clock_skew_gives_the_exact_event_time(
+    skew_ms: int, delay_ms: int, at_ms: int
+) -> None:
+    # The event happens at `happened`; the client's clock is off by `skew`; the batch is
+    # sent `delay` later and arrives at once. Stored time = the true time, to the ms.
+    happened = NOW + timedelta(milliseconds=at_ms)
+    skew, delay = timedelta(milliseconds=skew_ms), timedelta(milliseconds=delay_ms)
+    client_stamp, client_sent = happened + skew, happened + skew + delay
+    rec = normalize(
+        track(timestamp=format_ts(client_stamp)),
+        Receipt.at(happened + delay, format_ts(client_sent)),
+    )
+    assert rec["timestamp"] == format_ts(happened)
+    assert "flags" not in rec
+
+
+@settings(max_examples=200, deadline=None)
+@given(ahead_ms=st.integers(23 * 3_600_000 + 1, 7 * 86_400_000))
+def test_corrected_times_over_23h_ahead_are_clamped_and_flagged(ahead_ms: int) -> None:
+    # No sentAt to correct with: the client's clock alone says the event is in the future.
+    stamp = format_ts(NOW + timedelta(milliseconds=ahead_ms))
+    rec = normalize(track(timestamp=stamp), Receipt.at(NOW))
+    assert rec["timestamp"] == format_ts(NOW)
+    assert rec["flags"] == ["timestamp_clamped"]
+    assert rec["original_timestamp"] == stamp  # what the client said is kept
