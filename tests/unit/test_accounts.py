@@ -22,8 +22,10 @@ from pipeline.emaildomains import email_kind
 
 @pytest.mark.parametrize(
     ("employees", "band"),
-    [(1, "1-10"), (10, "1-10"), (11, "11-50"), ("200", "51-200"), (201, "201-1000")]
-    + [(5000, "1001-5000"), (5001, "5000+"), (0, None), ("many", None), (True, None)],
+    [
+        *[(1, "1-10"), (10, "1-10"), (11, "11-50"), ("200", "51-200"), (201, "201-1000")],
+        *[(5000, "1001-5000"), (5001, "5000+"), (0, None), ("many", None), (True, None)],
+    ],
 )
 def test_employee_bands(employees: Any, band: str | None) -> None:
     assert employee_band(employees) == band
@@ -31,8 +33,10 @@ def test_employee_bands(employees: Any, band: str | None) -> None:
 
 @pytest.mark.parametrize(
     ("revenue", "band"),
-    [(0, "<1M"), (999_999, "<1M"), (1_000_000, "1M-10M"), ("25,000,000", "10M-50M")]
-    + [(99e6, "50M-100M"), (5e8, "100M-1B"), (2e9, "1B+"), (None, None), (-1, None)],
+    [
+        *[(0, "<1M"), (999_999, "<1M"), (1_000_000, "1M-10M"), ("25,000,000", "10M-50M")],
+        *[(99e6, "50M-100M"), (5e8, "100M-1B"), (2e9, "1B+"), (None, None), (-1, None)],
+    ],
 )
 def test_revenue_bands(revenue: Any, band: str | None) -> None:
     assert revenue_band(revenue) == band

@@ -216,7 +216,7 @@ def test_a_replayed_event_changes_nothing(definitions: Definitions) -> None:
 def test_bad_properties_name_the_entry(tmp_path: Path, yaml_text: str, message: str) -> None:
     path = tmp_path / "definitions.yaml"
     path.write_text(yaml_text)
-    with pytest.raises(ConfigError, match="definitions.yaml") as raised:
+    with pytest.raises(ConfigError, match=r"definitions\.yaml") as raised:
         load_definitions(path)
     assert message in str(raised.value)
 
