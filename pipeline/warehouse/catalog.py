@@ -41,7 +41,15 @@ _STORAGE_VERSION = "v1.0.0"
 #: View name → SQL file under ``sql/catalog``; built in this order, after the lake views
 #: (``lake_<table>``, from ``sql/lake``: each table's rows deduplicated; and
 #: ``lake_events_raw``, every copy, for engines that filter before deduplicating).
-CATALOG_VIEWS = ("identities", "sessions", "person_merges", "events", "defined_events")
+CATALOG_VIEWS = (
+    "identities",
+    "sessions",
+    "person_merges",
+    "events",
+    "defined_events",
+    "persons",
+    "accounts",
+)
 
 
 def published_lake(lake: Lake) -> Lake:
