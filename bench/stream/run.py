@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import statistics
 import subprocess
@@ -162,6 +163,8 @@ def run_once(index: int, args: argparse.Namespace, workdir: Path) -> Run:
     """One run on a fresh broker: the bare pass-through, the Faust floor, then stage 1."""
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
         settings = bench_settings(broker.bootstrap, workdir / "data", args.partitions, "warning")
+        # Stage 1 alone, as measured so far: stage 2 would share the worker's CPU.
+        settings = dataclasses.replace(settings, worker_stage2=False)
         settings = settings.with_overrides(
             worker_metrics_port=free_port(),
             session_timer_s=3600.0,  # idle-session sweeps are not what is measured

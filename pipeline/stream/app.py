@@ -74,7 +74,7 @@ class Sender:
 
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
     """Build stage 1: ``raw`` → identity and sessions → ``enriched`` (keyed by person_id),
-    ``identities`` and ``sessions``."""
+    ``identities`` and ``sessions``; and stage 2 unless ``worker_stage2`` is off."""
     session_timeout = settings.consumer_session_timeout_s
     # One folder per worker: RocksDB locks its files, and workers on one host differ by
     # their metrics port.
@@ -191,7 +191,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     app.agent(raw, name="stage1")(stage1)
     app.agent(identities, name="devices_per_person")(count_devices)
     app.timer(interval=settings.session_timer_s)(close_idle_sessions)
-    _add_stage2(app, settings, send, definitions, enriched)
+    if settings.worker_stage2:
+        _add_stage2(app, settings, send, definitions, enriched)
     return app
 
 
