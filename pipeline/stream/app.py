@@ -101,9 +101,12 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     dead_letter = _raw_topic(app, settings.topic("dead_letter"), settings.partitions)
     identities = _raw_topic(app, settings.topic("identities"), settings.partitions)
     sessions_topic = _raw_topic(app, settings.topic("sessions"), settings.partitions)
-    # Per-device state, co-partitioned with `raw` (same key, same partition count).
+    # Per-device state, co-partitioned with `raw` (same key, same partition count): identity
+    # and session in one value, so one changelog record saves both. Two tables could come
+    # back from a crash at different points (their changelog batches flush independently),
+    # and a replay would then miss the session's memory of it while the identity already
+    # moved on (the replayed event was attributed to the person linked after it).
     devices = _table(app, "devices", settings.partitions)
-    open_sessions = _table(app, "sessions", settings.partitions)
     rules = SessionRules(
         timedelta(minutes=settings.session_inactivity_minutes),
         timedelta(hours=settings.session_max_hours),
@@ -139,7 +142,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 )
                 continue
             key = device_key(record)
-            saved_identity, saved_session = devices.get(key), open_sessions.get(key)
+            saved = devices.get(key) or {}
+            saved_identity, saved_session = saved.get("identity"), saved.get("session")
             identity, session, out = process(
                 DeviceIdentity.from_json(saved_identity) if saved_identity else None,
                 SessionState.from_json(saved_session) if saved_session else None,
@@ -148,10 +152,13 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 definitions,
             )
             # Assign back (Faust only changelogs assignments), and only what changed.
-            if identity.to_json() != saved_identity:
-                devices[key] = identity.to_json()
+            state = {
+                "identity": identity.to_json(),
+                "session": session.to_json() if session is not None else saved_session,
+            }
+            if state != saved:
+                devices[key] = state
             if session is not None:
-                open_sessions[key] = session.to_json()
                 summarized.discard(session.session_id)
             for change in out.identities:
                 await send(identities, change["to_person"].encode(), orjson.dumps(change))
@@ -161,8 +168,10 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
 
     async def close_idle_sessions() -> None:
         now = utc_now()
-        for saved in list(open_sessions.values()):
-            state = SessionState.from_json(saved)
+        for saved in list(devices.values()):
+            if not saved.get("session"):
+                continue
+            state = SessionState.from_json(saved["session"])
             if state.session_id in summarized:
                 continue
             _, idle = summarize_idle(state, now, rules)
