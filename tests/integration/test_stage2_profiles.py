@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 import orjson
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from collectors.http.normalize import Receipt, normalize
 from pipeline.accounts import account_record, account_updates, fold_account
@@ -205,9 +205,15 @@ def test_persons_and_accounts_views_equal_the_batch_fold(
         half = len(events) // 2
         _send(broker.bootstrap, settings.topic("raw"), events[:half])
         if kill_worker:
-            # Mid-stream, once stage 2 has written something: its tables come back from
-            # their changelogs, and what it had not committed is replayed.
-            wait_until(lambda: read_views()[0], 90, interval=0.5, what="first profiles")
+            # Mid-stream, at stage 2's first output: the tables come back from their
+            # changelogs, and what the worker had not committed is replayed.
+            profiles = KafkaConsumer(
+                settings.topic("profiles"),
+                bootstrap_servers=broker.bootstrap,
+                auto_offset_reset="earliest",
+            )
+            wait_until(lambda: profiles.poll(100), 90, what="stage 2's first profile")
+            profiles.close()
             children["worker"].kill()
             children["worker"].wait(10)
             children["worker"] = autocap("worker", env=env, stdout=log, stderr=subprocess.STDOUT)
