@@ -38,6 +38,8 @@ TOPICS = (
     "profiles",
     "accounts",
     "cohort_changes",
+    # Stage 2's re-key: what a person's events tell their accounts, keyed by account_id.
+    "account_updates",
 )
 
 

@@ -23,6 +23,9 @@ funnels:
     window: 7d
     mode: ordered                 # ordered | strict | unordered
 ```
+
+Custom person properties (``properties:``) are described and validated in
+``pipeline.properties``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import orjson
 import yaml
 
 from pipeline.errors import ConfigError, FunnelError
+from pipeline.properties import PropertyDefinition, parse_properties
 from pipeline.selectors import Selector, SelectorError, matches, parse_selector
 from pipeline.sqlfiles import IDENTIFIER
 from pipeline.warehouse.funnel_spec import FunnelSpec
@@ -86,10 +90,12 @@ class NamedFunnel:
 
 @dataclass(frozen=True)
 class Definitions:
-    """Everything declared in ``definitions.yaml``: defined events and funnels, for now."""
+    """Everything declared in ``definitions.yaml``: defined events, funnels and custom
+    person properties, for now."""
 
     events: tuple[EventDefinition, ...] = ()
     funnels: tuple[NamedFunnel, ...] = ()
+    properties: tuple[PropertyDefinition, ...] = ()
     #: Changes whenever any event definition changes: tags computed under another version
     #: must be recomputed.
     events_version: str = "none"
@@ -164,7 +170,8 @@ def load_definitions(path: Path) -> Definitions:
         raise ConfigError(f"{path}: `funnels` must be a list")
     funnels = tuple(_funnel(item, f"{path}: funnel") for item in funnel_items)
     _no_duplicates([f.name for f in funnels], f"{path}: funnel")
-    return Definitions(definitions, funnels, version)
+    properties = parse_properties(data.get("properties"), str(path))
+    return Definitions(definitions, funnels, properties, version)
 
 
 def _no_duplicates(names: list[str], where: str) -> None:

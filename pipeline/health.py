@@ -71,8 +71,11 @@ def partition_lag(end: int, committed: int | None, beginning: int) -> int:
 
 def group_topics(settings: Settings) -> dict[str, tuple[str, ...]]:
     """Each consumer group autocap runs and the topics it consumes."""
+    stream = ("raw", "identities") + (
+        ("enriched", "account_updates") if settings.worker_stage2 else ()
+    )
     return {
-        settings.group_id("stream"): (settings.topic("raw"), settings.topic("identities")),
+        settings.group_id("stream"): tuple(settings.topic(topic) for topic in stream),
         settings.group_id("sink"): tuple(
             sorted({settings.topic(topic) for topic, _schema in TABLES.values()})
         ),

@@ -248,6 +248,12 @@ class Settings:
         default=30.0,
         metadata=_doc("How often the worker looks for idle sessions to summarise.", low=0.1),
     )
+    worker_stage2: bool = field(
+        default=True,
+        metadata=_doc(
+            "The worker also runs stage 2 (profiles, accounts); set alike on every worker."
+        ),
+    )
     worker_store: str = field(
         default="memory",
         metadata=_doc(

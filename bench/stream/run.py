@@ -175,6 +175,7 @@ def run_once(index: int, args: argparse.Namespace, workdir: Path) -> Run:
     with EmbeddedBroker(log_path=workdir / "tansu.log") as broker:
         settings = bench_settings(broker.bootstrap, workdir / "data", args.partitions, "warning")
         settings = settings.with_overrides(
+            worker_stage2=False,  # stage 1 alone: stage 2 would share the worker's CPU
             worker_metrics_port=free_port(),
             session_timer_s=3600.0,  # idle-session sweeps are not what is measured
             consumer_session_timeout_s=6.0,

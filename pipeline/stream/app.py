@@ -1,4 +1,4 @@
-"""The Faust app for stage 1, built from settings (no module-level app, no globals).
+"""The Faust app for stages 1 and 2, built from settings (no module-level app, no globals).
 
 Agents are thin: decode, call the pure rule, send. Anything undecodable is dead-lettered and
 acknowledged so one bad record never blocks a partition.
@@ -13,11 +13,13 @@ from typing import Any, cast
 import faust
 import orjson
 
+from pipeline.accounts import AccountState, account_record, account_updates, fold_account
 from pipeline.deadletter import dead_letter_record
-from pipeline.definitions import load_definitions
+from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import InvalidEvent
 from pipeline.identity import DeviceIdentity, count_device, device_key
 from pipeline.metrics import WorkerMetrics
+from pipeline.profiles import ProfileState, fold_profile, profile_record
 from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
 from pipeline.stream.enrich import decode_raw, process
@@ -72,7 +74,7 @@ class Sender:
 
 def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> faust.App:
     """Build stage 1: ``raw`` → identity and sessions → ``enriched`` (keyed by person_id),
-    ``identities`` and ``sessions``."""
+    ``identities`` and ``sessions``; and stage 2 unless ``worker_stage2`` is off."""
     session_timeout = settings.consumer_session_timeout_s
     # One folder per worker: RocksDB locks its files, and workers on one host differ by
     # their metrics port.
@@ -99,9 +101,12 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     dead_letter = _raw_topic(app, settings.topic("dead_letter"), settings.partitions)
     identities = _raw_topic(app, settings.topic("identities"), settings.partitions)
     sessions_topic = _raw_topic(app, settings.topic("sessions"), settings.partitions)
-    # Per-device state, co-partitioned with `raw` (same key, same partition count).
+    # Per-device state, co-partitioned with `raw` (same key, same partition count): identity
+    # and session in one value, so one changelog record saves both. Two tables could come
+    # back from a crash at different points (their changelog batches flush independently),
+    # and a replay would then miss the session's memory of it while the identity already
+    # moved on (the replayed event was attributed to the person linked after it).
     devices = _table(app, "devices", settings.partitions)
-    open_sessions = _table(app, "sessions", settings.partitions)
     rules = SessionRules(
         timedelta(minutes=settings.session_inactivity_minutes),
         timedelta(hours=settings.session_max_hours),
@@ -137,7 +142,8 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 )
                 continue
             key = device_key(record)
-            saved_identity, saved_session = devices.get(key), open_sessions.get(key)
+            saved = devices.get(key) or {}
+            saved_identity, saved_session = saved.get("identity"), saved.get("session")
             identity, session, out = process(
                 DeviceIdentity.from_json(saved_identity) if saved_identity else None,
                 SessionState.from_json(saved_session) if saved_session else None,
@@ -146,10 +152,13 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 definitions,
             )
             # Assign back (Faust only changelogs assignments), and only what changed.
-            if identity.to_json() != saved_identity:
-                devices[key] = identity.to_json()
+            state = {
+                "identity": identity.to_json(),
+                "session": session.to_json() if session is not None else saved_session,
+            }
+            if state != saved:
+                devices[key] = state
             if session is not None:
-                open_sessions[key] = session.to_json()
                 summarized.discard(session.session_id)
             for change in out.identities:
                 await send(identities, change["to_person"].encode(), orjson.dumps(change))
@@ -159,8 +168,10 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
 
     async def close_idle_sessions() -> None:
         now = utc_now()
-        for saved in list(open_sessions.values()):
-            state = SessionState.from_json(saved)
+        for saved in list(devices.values()):
+            if not saved.get("session"):
+                continue
+            state = SessionState.from_json(saved["session"])
             if state.session_id in summarized:
                 continue
             _, idle = summarize_idle(state, now, rules)
@@ -189,4 +200,66 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     app.agent(raw, name="stage1")(stage1)
     app.agent(identities, name="devices_per_person")(count_devices)
     app.timer(interval=settings.session_timer_s)(close_idle_sessions)
+    if settings.worker_stage2:
+        _add_stage2(app, settings, send, definitions, enriched)
     return app
+
+
+def _decode_object(value: bytes | None) -> dict[str, Any] | None:
+    try:
+        record = orjson.loads(value or b"")
+    except orjson.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _add_stage2(
+    app: faust.App, settings: Settings, send: Sender, definitions: Definitions, enriched: Any
+) -> None:
+    """Stage 2: ``enriched`` (keyed by person_id) → profiles → ``profiles``; and through
+    ``account_updates`` (keyed by account_id) → accounts → ``accounts``.
+
+    A replayed record is recognised by the pure fold, which then changes nothing; its
+    outputs are sent again all the same, because the crash may have come between saving the
+    state and sending them. Every output is idempotent downstream (latest version wins).
+    """
+    profiles_topic = _raw_topic(app, settings.topic("profiles"), settings.partitions)
+    updates_topic = _raw_topic(app, settings.topic("account_updates"), settings.partitions)
+    accounts_topic = _raw_topic(app, settings.topic("accounts"), settings.partitions)
+    profiles = _table(app, "profiles", settings.partitions)  # co-partitioned with enriched
+    accounts = _table(app, "accounts", settings.partitions)  # ... with account_updates
+
+    async def stage2_profiles(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            record = _decode_object(event.value)
+            if record is None or not record.get("person_id") or not record.get("event_id"):
+                continue  # stage 1 wrote it; the sink dead-letters what it cannot store
+            person = str(record["person_id"])
+            saved = profiles.get(person)
+            try:
+                state, changed = fold_profile(
+                    ProfileState.from_json(saved) if saved else None, record, definitions
+                )
+            except ValueError:
+                continue  # no valid timestamp: stage 1 never emits one
+            if changed:
+                profiles[person] = state.to_json()
+            profile = profile_record(state, definitions)
+            await send(profiles_topic, person.encode(), orjson.dumps(profile))
+            for update in account_updates(record, profile):
+                await send(updates_topic, update["account_id"].encode(), orjson.dumps(update))
+
+    async def stage2_accounts(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            update = _decode_object(event.value)
+            if update is None or not update.get("account_id"):
+                continue
+            key = str(update["account_id"])
+            saved = accounts.get(key)
+            state, changed = fold_account(AccountState.from_json(saved) if saved else None, update)
+            if changed:
+                accounts[key] = state.to_json()
+            await send(accounts_topic, key.encode(), orjson.dumps(account_record(state)))
+
+    app.agent(enriched, name="stage2_profiles")(stage2_profiles)
+    app.agent(updates_topic, name="stage2_accounts")(stage2_accounts)

@@ -48,6 +48,8 @@ CATALOG_VIEWS = (
     "events",
     "effective_tags",
     "defined_events",
+    "persons",
+    "accounts",
 )
 
 

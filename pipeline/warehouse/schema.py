@@ -1,4 +1,5 @@
-"""Columns of the lake's tables: ``events``, ``sessions`` and ``identities``.
+"""Columns of the lake's tables: ``events``, ``sessions``, ``identities``, ``profiles``
+and ``accounts``.
 
 An enriched record (the JSON on ``autocap.enriched``) maps to one row. ``context``,
 ``properties``, ``traits`` and ``elements`` are nested JSON kept as JSON text so any shape
@@ -15,12 +16,14 @@ import orjson
 import pyarrow as pa
 
 __all__ = [
+    "ACCOUNT_SCHEMA",
     "DEFINED_TAGS_SCHEMA",
     "EVENT_SCHEMA",
     "FUNNEL_TABLE_SCHEMA",
     "IDENTITY_SCHEMA",
     "JSON_COLUMNS",
     "MESSAGE_FIELD_COLUMNS",
+    "PROFILE_SCHEMA",
     "SESSION_SCHEMA",
     "TABLES",
     "records_to_table",
@@ -112,11 +115,67 @@ IDENTITY_SCHEMA = pa.schema(
     ]
 )
 
+#: One row per profile version stage 2 emits (``pipeline.profiles.profile_record``); the
+#: lake view keeps each person's highest version. Traits and custom properties are JSON.
+PROFILE_SCHEMA = pa.schema(
+    [
+        pa.field("person_id", pa.string(), nullable=False),
+        pa.field("version", pa.int64()),
+        pa.field("first_seen", _TS),
+        pa.field("last_seen", _TS),
+        pa.field("event_count", pa.int64()),
+        pa.field("session_count", pa.int64()),
+        pa.field("initial_referrer", pa.string()),
+        pa.field("initial_utm_source", pa.string()),
+        pa.field("last_url", pa.string()),
+        pa.field("browser", pa.string()),
+        pa.field("os", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("email_domain", pa.string()),
+        pa.field("email_kind", pa.string()),
+        pa.field("account_ids", pa.list_(pa.string())),
+        pa.field("traits", pa.string()),
+        pa.field("properties", pa.string()),
+    ]
+)
+
+#: One row per account version (``pipeline.accounts.account_record``); latest kept.
+ACCOUNT_SCHEMA = pa.schema(
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("version", pa.int64()),
+        pa.field("name", pa.string()),
+        pa.field("industry", pa.string()),
+        pa.field("employees", pa.int64()),
+        pa.field("employee_band", pa.string()),
+        pa.field("annual_revenue", pa.float64()),
+        pa.field("revenue_band", pa.string()),
+        pa.field("country", pa.string()),
+        pa.field("region", pa.string()),
+        pa.field("sic_code", pa.string()),
+        pa.field("naics_code", pa.string()),
+        pa.field("technologies", pa.list_(pa.string())),
+        pa.field("traits", pa.string()),
+        pa.field("members", pa.int64()),
+        pa.field("active_users_7d", pa.int64()),
+        pa.field("active_users_30d", pa.int64()),
+        pa.field("titles", pa.list_(pa.string())),
+        pa.field("roles", pa.list_(pa.string())),
+        pa.field("lead_score", pa.float64()),
+        pa.field("last_activity", _TS),
+        pa.field("business_users", pa.int64()),
+        pa.field("consumer_users", pa.int64()),
+    ]
+)
+
 #: Lake table -> (logical topic it is fed from, Arrow schema).
 TABLES: dict[str, tuple[str, pa.Schema]] = {
     "events": ("enriched", EVENT_SCHEMA),
     "sessions": ("sessions", SESSION_SCHEMA),
     "identities": ("identities", IDENTITY_SCHEMA),
+    "profiles": ("profiles", PROFILE_SCHEMA),
+    "accounts": ("accounts", ACCOUNT_SCHEMA),
 }
 
 #: Published by the materializer: for every event it has looked at, the defined events it

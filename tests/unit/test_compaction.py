@@ -86,14 +86,26 @@ def test_compaction_merges_small_files_and_every_view_answers_the_same(tmp_path:
     clock = _Clock()
     compactor = _compactor(lake, warehouse, clock, min_files=4, grace_s=60)
 
-    assert compactor.run_once() == {"events": 10, "sessions": 10, "identities": 0}
+    assert compactor.run_once() == {
+        "events": 10,
+        "sessions": 10,
+        "identities": 0,
+        "profiles": 0,
+        "accounts": 0,
+    }
     # The new catalog names the merged file only; inside the grace period the inputs are
     # still on disk for queries that started on the previous catalog...
     assert len(_files(lake, "events")) == 11
     assert len(lake.live_files("events")) == 2  # the schema file and the merged one
     assert _answers(warehouse) == before
     # ...and are not merged a second time.
-    assert compactor.run_once() == {"events": 0, "sessions": 0, "identities": 0}
+    assert compactor.run_once() == {
+        "events": 0,
+        "sessions": 0,
+        "identities": 0,
+        "profiles": 0,
+        "accounts": 0,
+    }
 
     clock.now += 61
     assert compactor.delete_expired() == 20

@@ -30,8 +30,12 @@ def test_partition_lag() -> None:
 
 def test_group_topics_names_both_groups_and_their_inputs() -> None:
     groups = group_topics(Settings(topic_prefix="p"))
-    assert groups["p-stream"] == ("p.raw", "p.identities")
-    assert set(groups["p-sink"]) == {"p.enriched", "p.sessions", "p.identities"}
+    assert groups["p-stream"] == ("p.raw", "p.identities", "p.enriched", "p.account_updates")
+    assert set(groups["p-sink"]) == {
+        *("p.enriched", "p.sessions", "p.identities", "p.profiles", "p.accounts")
+    }
+    stage1_only = group_topics(Settings(topic_prefix="p", worker_stage2=False))
+    assert stage1_only["p-stream"] == ("p.raw", "p.identities")
 
 
 def _event(event_id: str, received: str) -> dict[str, str]:
