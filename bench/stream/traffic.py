@@ -14,8 +14,11 @@ import orjson
 
 from bench.collector.events import make_message
 from collectors.http.normalize import Receipt, normalize
+from pipeline.identity import DeviceIdentity, device_key
+from pipeline.sessions import SessionRules, SessionState
+from pipeline.stream.enrich import process
 
-__all__ = ["raw_records"]
+__all__ = ["raw_records", "stage1_outputs"]
 
 _GAPS_S = (2, 5, 10, 30, 60, 300, 1500, 2400, 7200)
 
@@ -40,3 +43,21 @@ def raw_records(count: int, *, seed: int, start: datetime) -> list[tuple[bytes, 
         visitor += 1
     timed.sort(key=lambda item: item[0])
     return [(key, value) for _, key, value in timed]
+
+
+def stage1_outputs(count: int, *, seed: int, start: datetime) -> dict[str, list[bytes]]:
+    """What stage 1 makes of ``raw_records``, per lake table (``events``, ``sessions``,
+    ``identities``), as the JSON values it sends: realistic input for the sink."""
+    rules = SessionRules(timedelta(minutes=30), timedelta(hours=24))
+    identities: dict[str, DeviceIdentity] = {}
+    sessions: dict[str, SessionState | None] = {}
+    out: dict[str, list[bytes]] = {"events": [], "sessions": [], "identities": []}
+    for _, value in raw_records(count, seed=seed, start=start):
+        record = orjson.loads(value)
+        key = device_key(record)
+        identity, session, result = process(identities.get(key), sessions.get(key), record, rules)
+        identities[key], sessions[key] = identity, session
+        out["events"].append(orjson.dumps(result.enriched))
+        out["sessions"] += [orjson.dumps(s) for s in result.sessions]
+        out["identities"] += [orjson.dumps(i) for i in result.identities]
+    return out

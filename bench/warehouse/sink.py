@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -33,35 +32,19 @@ import pyarrow.parquet as pq
 
 from bench.collector.stack import bench_settings
 from bench.stream.run import _START, _preload
-from bench.stream.traffic import raw_records
+from bench.stream.traffic import stage1_outputs
 from pipeline.broker import EmbeddedBroker
 from pipeline.cluster import ensure_topics
-from pipeline.identity import device_key
 from pipeline.processes import die_with_parent, free_port, stop_process
-from pipeline.sessions import SessionRules
-from pipeline.stream.enrich import process
 from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
 
 _TARGET = 0.5
 
 
 def _enriched(count: int, seed: int) -> list[tuple[bytes, bytes]]:
-    rules = SessionRules(timedelta(minutes=30), timedelta(hours=24))
-    identities: dict[str, object] = {}
-    sessions: dict[str, object] = {}
-    out = []
-    for _, value in raw_records(count, seed=seed, start=_START):
-        record = orjson.loads(value)
-        key = device_key(record)
-        identity, session, result = process(
-            identities.get(key),  # type: ignore[arg-type]
-            sessions.get(key),  # type: ignore[arg-type]
-            record,
-            rules,
-        )
-        identities[key], sessions[key] = identity, session
-        out.append((str(result.enriched["person_id"]).encode(), orjson.dumps(result.enriched)))
-    return out
+    """Realistic enriched events keyed by person, as stage 1 sends them."""
+    values = stage1_outputs(count, seed=seed, start=_START)["events"]
+    return [(orjson.loads(v)["person_id"].encode(), v) for v in values]
 
 
 def _bare(records: list[tuple[bytes, bytes]], batch: int, folder: Path) -> tuple[float, float]:

@@ -45,6 +45,7 @@ CATALOG_VIEWS = (
     "identities",
     "sessions",
     "person_merges",
+    "person_accounts",
     "events",
     "effective_tags",
     "defined_events",

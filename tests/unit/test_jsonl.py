@@ -3,17 +3,14 @@ record-by-record path, and refuses a batch with any bad record so the sink can g
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pyarrow as pa
 import pytest
 
-from bench.stream.traffic import raw_records
-from pipeline.identity import device_key
-from pipeline.sessions import SessionRules
-from pipeline.stream.enrich import process
+from bench.stream.traffic import stage1_outputs
 from pipeline.warehouse.jsonl import json_lines_to_table
 from pipeline.warehouse.schema import (
     EVENT_SCHEMA,
@@ -27,24 +24,7 @@ START = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def _stage1_outputs() -> dict[str, list[bytes]]:
-    rules = SessionRules(timedelta(minutes=30), timedelta(hours=24))
-    identities: dict[str, object] = {}
-    sessions: dict[str, object] = {}
-    out: dict[str, list[bytes]] = {"events": [], "sessions": [], "identities": []}
-    for _, value in raw_records(1500, seed=3, start=START):
-        record = orjson.loads(value)
-        key = device_key(record)
-        identity, session, result = process(
-            identities.get(key),  # type: ignore[arg-type]
-            sessions.get(key),  # type: ignore[arg-type]
-            record,
-            rules,
-        )
-        identities[key], sessions[key] = identity, session
-        out["events"].append(orjson.dumps(result.enriched))
-        out["sessions"] += [orjson.dumps(s) for s in result.sessions]
-        out["identities"] += [orjson.dumps(i) for i in result.identities]
-    return out
+    return stage1_outputs(1500, seed=3, start=START)
 
 
 def _comparable(table: pa.Table) -> list[dict[str, object]]:
