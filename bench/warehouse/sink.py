@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -30,6 +31,7 @@ from pathlib import Path
 import orjson
 import pyarrow.parquet as pq
 
+from bench.collector.profile import hotspots, py_spy
 from bench.collector.stack import bench_settings
 from bench.stream.run import _START, _preload
 from bench.stream.traffic import stage1_outputs
@@ -64,7 +66,9 @@ def _bare(records: list[tuple[bytes, bytes]], batch: int, folder: Path) -> tuple
     return len(records) / written, len(records) / (decoded + written)
 
 
-def _sink_rate(settings_env: dict[str, str], lake: Path, expected: int, log: Path) -> float:
+def _sink_rate(
+    settings_env: dict[str, str], lake: Path, expected: int, log: Path, profile: Path | None
+) -> float:
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "pipeline", "sink"],
@@ -73,47 +77,32 @@ def _sink_rate(settings_env: dict[str, str], lake: Path, expected: int, log: Pat
             stderr=subprocess.STDOUT,
             preexec_fn=die_with_parent,
         )
-    spy = (
-        subprocess.Popen(
-            [
-                "py-spy",
-                "record",
-                "--pid",
-                str(proc.pid),
-                "--format",
-                "raw",
-                "--output",
-                os.environ["SINK_PROFILE"],
-                "--full-filenames",
-                "--rate",
-                "100",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        if os.environ.get("SINK_PROFILE")
-        else None
-    )
+    profiling = py_spy(proc.pid, profile) if profile else contextlib.nullcontext()
     try:
-        deadline = time.monotonic() + 300
-        while True:
-            files = sorted(
-                (p.stat().st_mtime, pq.ParquetFile(p).metadata.num_rows)
-                for p in lake.glob("*.parquet")
-                if p.name != "_schema.parquet"
-            )
-            if sum(rows for _, rows in files) >= expected:
-                break
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"sink wrote {sum(r for _, r in files)} of {expected} rows")
-            time.sleep(0.2)
+        with profiling:
+            files = _wait_for_rows(proc, lake, expected)
     finally:
-        if spy is not None:
-            spy.send_signal(2)
-            spy.wait()
         stop_process(proc, grace_s=10.0)
     (first, first_rows), (last, _) = files[0], files[-1]
     return (expected - first_rows) / (last - first)
+
+
+def _wait_for_rows(
+    proc: subprocess.Popen[bytes], lake: Path, expected: int
+) -> list[tuple[float, int]]:
+    """(mtime, rows) of the lake's files, oldest first, once they hold ``expected`` rows."""
+    deadline = time.monotonic() + 300
+    while True:
+        files = sorted(
+            (p.stat().st_mtime, pq.ParquetFile(p).metadata.num_rows)
+            for p in lake.glob("*.parquet")
+            if p.name != "_schema.parquet"
+        )
+        if sum(rows for _, rows in files) >= expected:
+            return files
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"sink wrote {sum(r for _, r in files)} of {expected} rows")
+        time.sleep(0.2)
 
 
 def main() -> int:
@@ -122,6 +111,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--batch", type=int, default=10_000, help="the sink's batch size")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy the sink in run 1; raw stacks to this file"
+    )
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} at start")
     bares, decodes, sinks = [], [], []
@@ -148,6 +140,7 @@ def main() -> int:
                         settings.lake_dir / "events",
                         len(records),
                         workdir / "sink.log",
+                        args.profile if run == 1 else None,
                     )
                 )
         print(
@@ -164,6 +157,9 @@ def main() -> int:
         f" JSON→Arrow→Parquet path ({statistics.median(decodes):,.0f} rows/s):"
         f" {statistics.median(s / d for s, d in zip(sinks, decodes, strict=True)):.2f}"
     )
+    if args.profile:
+        print(f"\nsink in run 1, py-spy ({args.profile}):")
+        print(hotspots(args.profile))
     return 0 if verdict == "PASS" else 1
 
 
