@@ -16,7 +16,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import duckdb
@@ -70,6 +70,19 @@ def published_tables(published: Lake) -> list[str]:
     )
 
 
+def lake_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Create ``lake_<table>`` (and ``lake_events_raw``) over each table's live files."""
+    for table in TABLES:
+        files = [str(path) for path in lake.live_files(table)]
+        con.execute(render_sql(f"lake/{table}", source=files))
+
+
+def published_view(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[Path]) -> None:
+    """Create the view named ``table`` over the given files of a published table."""
+    sql = render_sql("published/table", identifiers={"name": table}, source=map(str, files))
+    con.execute(sql)
+
+
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
     """Build the catalog's views in a temp file and atomically replace ``warehouse_path``.
 
@@ -92,16 +105,11 @@ def _build(warehouse_path: Path, lake: Lake) -> None:
     try:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
-            for table in TABLES:
-                files = [str(path) for path in lake.live_files(table)]
-                con.execute(render_sql(f"lake/{table}", source=files))
+            lake_views(con, lake)
             published = published_lake(lake)
             published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
             for table in published_tables(published):
-                files = [str(path) for path in published.live_files(table)]
-                con.execute(
-                    render_sql("published/table", identifiers={"name": table}, source=files)
-                )
+                published_view(con, table, published.live_files(table))
             for view in CATALOG_VIEWS:
                 con.execute(render_sql(f"catalog/{view}"))
             con.execute("CHECKPOINT")

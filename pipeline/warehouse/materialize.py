@@ -29,11 +29,16 @@ import orjson
 import pyarrow as pa
 
 from pipeline.definitions import Definitions, NamedFunnel
-from pipeline.sqlfiles import load_sql, render_sql
+from pipeline.sqlfiles import load_sql
 from pipeline.timeutil import utc_now
-from pipeline.warehouse.catalog import CatalogPublisher, published_tables
+from pipeline.warehouse.catalog import (
+    CatalogPublisher,
+    lake_views,
+    published_tables,
+    published_view,
+)
 from pipeline.warehouse.lake import Lake
-from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, FUNNEL_TABLE_SCHEMA, TABLES
+from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, FUNNEL_TABLE_SCHEMA
 
 __all__ = ["MaterializeReport", "Materializer"]
 
@@ -85,17 +90,16 @@ class Materializer:
         return report
 
     def _tag(self, definitions: Definitions, full: bool) -> int:
-        old_files = self.published.data_files(_TAGS)
-        current = self._current_version()
-        rebuild = full or (current is not None and current != definitions.events_version)
+        tags = self.published.live_files(_TAGS)
         con = duckdb.connect()
         try:
-            for table in TABLES:
-                files = [str(p) for p in self.lake.live_files(table)]
-                con.execute(render_sql(f"lake/{table}", source=files))
-            # A rebuild compares against no tags (the schema file alone): everything is new.
-            tags = self.published.live_files(_TAGS)
-            self._view(con, _TAGS, tags[:1] if rebuild else tags)
+            lake_views(con, self.lake)
+            published_view(con, _TAGS, tags)
+            ((version,),) = con.execute(load_sql("materialize/tags_version")).fetchall()
+            current = None if version is None else str(version)
+            rebuild = full or (current is not None and current != definitions.events_version)
+            if rebuild:  # compare against no tags (the schema file alone): everything is new
+                published_view(con, _TAGS, tags[:1])
             untagged = con.sql(
                 load_sql("materialize/untagged_events"),
                 params={"version": definitions.events_version},
@@ -110,29 +114,16 @@ class Materializer:
         finally:
             con.close()
         if rebuild:
-            self.published.retire(_TAGS, old_files, time.time())
+            self.published.retire(_TAGS, tags[1:], time.time())  # all but the schema file
         elif len(self.published.live_files(_TAGS)) > _MAX_TAG_FILES:
             self._merge_tags()
         return written
-
-    def _view(self, con: duckdb.DuckDBPyConnection, table: str, files: list[Path]) -> None:
-        sql = render_sql("published/table", identifiers={"name": table}, source=map(str, files))
-        con.execute(sql)
-
-    def _current_version(self) -> str | None:
-        con = duckdb.connect()
-        try:
-            self._view(con, _TAGS, self.published.live_files(_TAGS))
-            row = con.execute(load_sql("materialize/tags_version")).fetchone()
-        finally:
-            con.close()
-        return None if row is None or row[0] is None else str(row[0])
 
     def _merge_tags(self) -> None:
         live = self.published.live_files(_TAGS)
         con = duckdb.connect()
         try:
-            self._view(con, _TAGS, live)
+            published_view(con, _TAGS, live)
             merged = con.table(_TAGS).to_arrow_table()
         finally:
             con.close()
