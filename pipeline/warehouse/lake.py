@@ -13,11 +13,13 @@ delete races a query that has just listed it; DuckDB then fails with "Cannot ope
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,6 +40,7 @@ _STALE_TMP_S = 3600.0  # a temporary this old is a leftover whoever wrote it
 _SCHEMA_FILE = "_schema.parquet"
 _RETIRED_FILE = "_retired.json"
 _DROPPED_FILE = "_dropped"
+_LOCK_FILE = "_retired.lock"
 
 
 class Lake:
@@ -72,20 +75,30 @@ class Lake:
             return {}
         return {str(name): float(at) for name, at in data.items()}
 
+    @contextlib.contextmanager
+    def _ledger(self, table: str) -> Iterator[None]:
+        # `_retired.json` is read, changed and rewritten by compactors and the materializer,
+        # possibly in several processes: one at a time, or one's retirements could be lost.
+        with (self.table_dir(table) / _LOCK_FILE).open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            yield
+
     def retire(self, table: str, files: Iterable[Path], at: float) -> None:
         """Record ``files`` as retired at ``at``: catalogs built from now on skip them."""
-        self._write_retired(table, self.retired(table) | {f.name: at for f in files})
+        with self._ledger(table):
+            self._write_retired(table, self.retired(table) | {f.name: at for f in files})
 
     def delete_retired(self, table: str, older_than: float) -> int:
         """Delete files retired before ``older_than``; returns how many."""
-        retired = self.retired(table)
-        expired = [name for name, at in retired.items() if at < older_than]
-        for name in expired:
-            (self.table_dir(table) / name).unlink(missing_ok=True)
-            del retired[name]
-        if expired:
-            fsync_path(self.table_dir(table))
-            self._write_retired(table, retired)
+        with self._ledger(table):
+            retired = self.retired(table)
+            expired = [name for name, at in retired.items() if at < older_than]
+            for name in expired:
+                (self.table_dir(table) / name).unlink(missing_ok=True)
+                del retired[name]
+            if expired:
+                fsync_path(self.table_dir(table))
+                self._write_retired(table, retired)
         return len(expired)
 
     def drop_table(self, table: str, at: float) -> None:

@@ -152,3 +152,22 @@ def test_a_reader_holding_the_old_catalog_keeps_working(tmp_path: Path) -> None:
         assert con.execute("SELECT count(*) FROM events").fetchone() == before
     finally:
         con.close()
+
+
+def test_retirements_from_two_processes_at_once_are_all_kept(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    lake = Lake(tmp_path / "lake")
+    lake.ensure_table("events", EVENT_SCHEMA)
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from pipeline.warehouse.lake import Lake\n"
+        "lake = Lake(Path(sys.argv[1]))\n"
+        "for n in range(150):\n"
+        "    lake.retire('events', [Path(f'{sys.argv[2]}-{n}.parquet')], 1.0)\n"
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(lake.root), who]) for who in "ab"]
+    assert [p.wait(60) for p in procs] == [0, 0]
+    assert len(lake.retired("events")) == 300  # no read-change-write lost the other's
