@@ -54,13 +54,20 @@ class Sender:
     (``Consumer._commit_offsets``), so every record sent while processing an acknowledged
     event is acknowledged by Kafka first. A record Kafka finally refuses crashes the worker,
     which is what Faust does with attached messages too.
+
+    With ``transactional`` (Faust's exactly_once, on a real cluster) records go through the
+    topic instead, so they belong to the transaction that commits their source offsets.
     """
 
-    def __init__(self, app: faust.App) -> None:
+    def __init__(self, app: faust.App, transactional: bool = False) -> None:
         self._app = app
+        self._transactional = transactional
         self.crashing: asyncio.Future[Any] | None = None
 
     async def __call__(self, topic: Any, key: bytes | None, value: bytes) -> None:
+        if self._transactional:
+            await topic.send(key=key, value=value)
+            return
         sent = await self._app.producer.send(topic.get_topic_name(), key, value, None, None, None)
         cast(asyncio.Future[Any], sent).add_done_callback(self._check)
 
@@ -114,7 +121,7 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     summarized: set[str] = set()  # idle sessions already announced by this worker
     definitions = load_definitions(settings.definitions_path)
 
-    send = Sender(app)
+    send = Sender(app, transactional=settings.kafka_idempotence)
 
     async def send_sessions(records: list[dict[str, Any]]) -> None:
         for summary_record in records:

@@ -9,8 +9,14 @@ from pipeline.stream.app import Sender
 
 
 class _Topic:
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes | None, bytes]] = []
+
     def get_topic_name(self) -> str:
         return "autocap.enriched"
+
+    async def send(self, *, key: bytes | None, value: bytes) -> None:
+        self.sent.append((key, value))
 
 
 class _Producer:
@@ -67,3 +73,14 @@ def test_acknowledged_records_do_not_crash() -> None:
 
     app, send = asyncio.run(scenario())
     assert app.crashed == [] and send.crashing is None
+
+
+def test_in_a_transaction_records_go_through_the_topic() -> None:
+    async def scenario() -> tuple[_App, _Topic]:
+        app, topic = _App(), _Topic()
+        await Sender(app, transactional=True)(topic, b"k", b"v")  # type: ignore[arg-type]
+        return app, topic
+
+    app, topic = asyncio.run(scenario())
+    assert topic.sent == [(b"k", b"v")]
+    assert app.producer.sent == []  # not around Faust's transaction
