@@ -101,6 +101,10 @@ def _one(samples: Samples | None, name: str) -> float | None:
     return next((v for n, _, v in samples or () if n == name), None)
 
 
+#: Longer than the health exporter's own Kafka timeouts (connect, end offsets, committed).
+_HEALTH_SCRAPE_S = 20.0
+
+
 def from_scrapes(
     settings: Settings,
     interval_s: float = 2.0,
@@ -110,10 +114,14 @@ def from_scrapes(
 ) -> Status:
     """Scrape this machine's roles twice and derive rates from the counters' difference."""
     urls = role_urls(settings)
+    # The health exporter asks Kafka while it is scraped (each step up to 5 s when Kafka is
+    # down): give it longer, or it would read as down exactly when its answer matters.
+    timeouts = {role: _HEALTH_SCRAPE_S if role == "health" else 2.0 for role in urls}
+    counted = {role for role, _, _ in _RATES}  # only their counters feed the rates
     started = clock()
-    first = {role: _scrape(url, fetch, 2.0) for role, url in urls.items()}
+    first = {role: _scrape(urls[role], fetch, timeouts[role]) for role in counted}
     sleep(interval_s)
-    second = {role: _scrape(url, fetch, 2.0) for role, url in urls.items()}
+    second = {role: _scrape(url, fetch, timeouts[role]) for role, url in urls.items()}
     elapsed = max(clock() - started, 1e-6)
     status = Status(source="scraped " + ", ".join(sorted(urls)) + " on this machine")
     status.roles = {role: samples is not None for role, samples in second.items()}

@@ -45,8 +45,8 @@ def _event(event_id: str, received: str) -> dict[str, str]:
 def test_newest_received_at_reads_the_newest_files_footers(tmp_path: Path) -> None:
     lake = Lake(tmp_path)
     lake.ensure_table("events", EVENT_SCHEMA)
-    assert newest_received_at(tmp_path / "events") is None  # only the empty schema file
-    assert newest_received_at(tmp_path / "missing") is None
+    assert newest_received_at(Lake(tmp_path)) is None  # only the empty schema file
+    assert newest_received_at(Lake(tmp_path), "missing") is None
     lake.write("events", records_to_table([_event("a", "2026-01-01T10:00:00Z")]))
     lake.write(
         "events",
@@ -55,7 +55,7 @@ def test_newest_received_at_reads_the_newest_files_footers(tmp_path: Path) -> No
         ),
     )
     expected = datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp()
-    assert newest_received_at(tmp_path / "events") == expected
+    assert newest_received_at(Lake(tmp_path)) == expected
 
 
 def _exposition(counters: dict[str, float]) -> bytes:
@@ -78,15 +78,17 @@ def test_status_rates_come_from_the_difference_of_two_scrapes() -> None:
             _exposition({"autocap_worker_events_processed_total": 500}),
             _exposition({"autocap_worker_events_processed_total": 3}),
         ],
-        urls["health"]: [
-            b"",
+        urls["health"]: [  # scraped once, at the end: only counters need two scrapes
             b'autocap_consumer_lag_messages{group="g",topic="t",partition="0"} 5\n'
             b'autocap_consumer_lag_messages{group="g",topic="t",partition="1"} 7\n'
             b"autocap_pipeline_freshness_seconds 4.5\nautocap_kafka_up 1\n",
         ],
     }
 
+    timeouts: dict[str, float] = {}
+
     def fetch(url: str, timeout: float) -> bytes:
+        timeouts[url] = timeout
         if url not in scrapes:  # the sink and the materializer are down
             raise ConnectionRefusedError(url)
         return scrapes[url].pop(0)
@@ -100,6 +102,8 @@ def test_status_rates_come_from_the_difference_of_two_scrapes() -> None:
         "health": True,
         "materializer": False,
     }
+    # The health exporter asks Kafka while scraped (5 s per step when Kafka is down).
+    assert timeouts[urls["health"]] > 15 and timeouts[urls["collector"]] == 2.0
     assert status.throughput["accepted_eps"] == 20.0
     assert status.throughput["processed_eps"] is None
     assert status.throughput["rows_written_eps"] is None
