@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
@@ -34,6 +32,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from pipeline.settings import Settings
+from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
 
 __all__ = [
@@ -168,19 +167,15 @@ def _as_epoch(value: Any) -> float | None:
     return None
 
 
-def newest_received_at(table_dir: Path, column: str = "received_at") -> float | None:
-    """Unix time of the newest ``column`` value in the newest lake files of a table, from
+def newest_received_at(
+    lake: Lake, table: str = "events", column: str = "received_at"
+) -> float | None:
+    """Unix time of the newest ``column`` value in the newest files of a lake table, from
     the Parquet statistics (no data pages read); None when the table has no rows yet."""
-    try:
-        names = sorted(
-            (e.name for e in _scan(table_dir) if not e.name.startswith("_")), reverse=True
-        )
-    except FileNotFoundError:
-        return None
     newest: float | None = None
-    for name in names[:_NEWEST_FILES]:
+    for path in reversed(lake.data_files(table)[-_NEWEST_FILES:]):
         try:
-            meta = pq.ParquetFile(table_dir / name).metadata
+            meta = pq.ParquetFile(path).metadata
         except (OSError, ValueError):  # removed by compaction since the listing
             continue
         index = meta.schema.to_arrow_schema().get_field_index(column)
@@ -190,11 +185,6 @@ def newest_received_at(table_dir: Path, column: str = "received_at") -> float | 
             if value is not None and (newest is None or value > newest):
                 newest = value
     return newest
-
-
-def _scan(folder: Path) -> Iterator[os.DirEntry[str]]:
-    with os.scandir(folder) as entries:
-        yield from (e for e in entries if e.name.endswith(".parquet"))
 
 
 class HealthCollector(Collector):
@@ -240,7 +230,7 @@ class HealthCollector(Collector):
         yield lag
 
     def _freshness(self) -> Iterator[GaugeMetricFamily]:
-        newest = newest_received_at(self.settings.lake_dir / "events")
+        newest = newest_received_at(Lake(self.settings.lake_dir))
         stamp = GaugeMetricFamily(
             "autocap_lake_newest_received_timestamp_seconds",
             "Unix time (collector clock) of the newest event visible in the lake.",

@@ -17,6 +17,7 @@ import os
 import time
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import lru_cache
 from typing import Any
 
 import orjson
@@ -119,6 +120,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return out
 
 
+@lru_cache(maxsize=65_536)  # per request on the hot path; ipaddress parsing is slow
 def _ip_bucket(ip: str | None) -> str:
     """The rate-limit bucket of a client: its IPv4 address, or its IPv6 /64 (one host
     can use a whole /64, so single IPv6 addresses would be free fresh buckets)."""

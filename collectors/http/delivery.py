@@ -105,10 +105,8 @@ class Delivery:
             except BrokerUnavailable as exc:
                 log.warning("%s; spooling", exc)
         lock, wake = self._sync()
-        async with lock:
-            # Shielded: a request cancelled mid-append (a shutdown) must not leave the
-            # write running unordered behind a released lock.
-            await asyncio.shield(asyncio.to_thread(self.spool.append, frame))
+        async with lock:  # appends in arrival order; DiskSpool's own lock guards the file
+            await asyncio.to_thread(self.spool.append, frame)
         self.metrics.events_spooled.inc(len(frame))
         self.metrics.spool_bytes.set(self.spool.size_bytes)
         wake.set()
