@@ -23,7 +23,7 @@ from pipeline.profiles import ProfileState, fold_profile, profile_record
 from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
 from pipeline.stream.enrich import decode_raw, process
-from pipeline.timeutil import utc_now
+from pipeline.timeutil import format_ts, utc_now
 
 __all__ = ["Sender", "create_app"]
 
@@ -175,10 +175,14 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
 
     async def close_idle_sessions() -> None:
         now = utc_now()
+        # Times are stored in one ISO spelling, so strings compare as times: sessions with a
+        # recent event are skipped without decoding their state.
+        quiet_since = format_ts(now - rules.inactivity)
         for saved in list(devices.values()):
-            if not saved.get("session"):
+            session = saved.get("session")
+            if not session or session["last"] >= quiet_since:
                 continue
-            state = SessionState.from_json(saved["session"])
+            state = SessionState.from_json(session)
             if state.session_id in summarized:
                 continue
             _, idle = summarize_idle(state, now, rules)
