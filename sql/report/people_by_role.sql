@@ -1,16 +1,7 @@
--- people_by_role: identified people per role (the `role` trait of their latest identify).
-WITH latest AS (
-    SELECT person_id, arg_max(traits ->> 'role', timestamp) AS role
-    FROM events
-    WHERE type = 'identify' AND traits ->> 'role' IS NOT NULL
-    GROUP BY 1
-),
-
-final AS (
-    SELECT role, count(*) AS people
-    FROM latest
-    GROUP BY 1
-    ORDER BY people DESC, role
-)
-
-SELECT * FROM final
+-- people_by_role: people per `role` trait, as their profiles hold it ($set, $set_once and
+-- $unset applied; the `persons` view).
+SELECT traits ->> 'role' AS role, count(*) AS people
+FROM persons
+WHERE traits ->> 'role' IS NOT NULL
+GROUP BY 1
+ORDER BY people DESC, role

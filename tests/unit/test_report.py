@@ -16,6 +16,9 @@ from pipeline.report.build import write_report
 from pipeline.report.charts import Chart, Table, funnel_bars, heat_color, retention
 from pipeline.report.page import VENDOR_DIR, Section, render_page
 from pipeline.settings import Settings
+from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.lake import Lake
+from pipeline.warehouse.schema import ACCOUNT_SCHEMA, records_to_table
 from tests.unit.funnel_lake import build_lake
 
 DAY = 86_400_000
@@ -101,6 +104,11 @@ def warehouse(tmp_path: Path) -> Settings:
         "traits": {"industry": "Software", "employees": 250},
     }
     build_lake(tmp_path, events, **extra)
+    # What stage 2 made of the group call (the report reads the `accounts` view).
+    lake = Lake(tmp_path / "lake")
+    account = {"account_id": "acme.io", "version": 1, "industry": "Software", "employees": 250}
+    lake.write("accounts", records_to_table([account], ACCOUNT_SCHEMA))
+    publish_catalog(tmp_path / "warehouse.duckdb", lake)
     definitions = tmp_path / "definitions.yaml"
     definitions.write_text(
         "funnels:\n  - name: trial\n    steps: [Viewed Pricing, Signed Up, Upgraded]\n"
