@@ -141,14 +141,14 @@ def build_sections(
             con,
             "accounts_by_industry",
             "Accounts by industry and employee band",
-            "Accounts from `group` calls, by their latest firmographic traits.",
+            "B2B accounts (the `accounts` view), by their firmographic traits.",
             lambda t: charts.pivot_bar(t, "industry", "employee_band", "accounts"),
         ),
         _chart(
             con,
             "people_by_role",
             "Identified people by role",
-            "The `role` trait of each person's latest `identify` call.",
+            "The `role` trait of each person's profile (the `persons` view).",
             lambda t: charts.bar(t, "role", ["people"]),
         ),
     ]
