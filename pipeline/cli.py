@@ -10,7 +10,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from rich.console import Console
@@ -18,6 +18,11 @@ from rich.console import Console
 from pipeline import __version__
 from pipeline.errors import AutocapError, ConfigError, VerifyMismatch
 from pipeline.settings import Settings, load_settings, setting_docs
+
+if TYPE_CHECKING:
+    import duckdb
+
+_Result = TypeVar("_Result")
 
 __all__ = ["main"]
 
@@ -258,49 +263,47 @@ def _cmd_query(settings: Settings, args: argparse.Namespace) -> None:
     print_result(run_query(settings.warehouse_path, args.sql), args.format)
 
 
+def _on_warehouse(
+    settings: Settings, run: Callable[[duckdb.DuckDBPyConnection], _Result]
+) -> _Result:
+    """``run`` on a read-only connection to the analysts' catalog, closed afterwards."""
+    from pipeline.warehouse.query import connect_readonly
+
+    con = connect_readonly(settings.warehouse_path)
+    try:
+        return run(con)
+    finally:
+        con.close()
+
+
 def _cmd_funnel(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.output import print_funnel
     from pipeline.warehouse.funnel import run_funnel
     from pipeline.warehouse.funnel_spec import FunnelSpec
-    from pipeline.warehouse.query import connect_readonly
 
-    keys: tuple[str, ...] = ("steps", "window", "step_windows", "mode", "by", "exclude")
-    keys += ("breakdown",)
-    keys += ("since", "until", "trend")
-    spec = FunnelSpec.from_mapping({k: getattr(args, k) for k in keys})
-    con = connect_readonly(settings.warehouse_path)
-    try:
-        print_funnel(run_funnel(con, spec), args.format)
-    finally:
-        con.close()
+    keys = ("steps", "window", "step_windows", "mode", "by", "exclude", "breakdown")
+    spec = FunnelSpec.from_mapping(
+        {k: getattr(args, k) for k in (*keys, "since", "until", "trend")}
+    )
+    print_funnel(_on_warehouse(settings, lambda con: run_funnel(con, spec)), args.format)
 
 
 def _cmd_retention(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.output import print_retention
-    from pipeline.warehouse.query import connect_readonly
     from pipeline.warehouse.retention import RetentionSpec, run_retention
 
     keys = ("start_event", "return_event", "period", "periods", "unbounded", "since", "until")
     spec = RetentionSpec.from_mapping({k: getattr(args, k) for k in keys})
-    con = connect_readonly(settings.warehouse_path)
-    try:
-        print_retention(run_retention(con, spec), args.format)
-    finally:
-        con.close()
+    print_retention(_on_warehouse(settings, lambda con: run_retention(con, spec)), args.format)
 
 
 def _cmd_paths(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.output import print_paths
     from pipeline.warehouse.paths import PathsSpec, run_paths
-    from pipeline.warehouse.query import connect_readonly
 
     keys = ("event", "direction", "steps", "top", "per", "since", "until")
     spec = PathsSpec.from_mapping({k: getattr(args, k) for k in keys})
-    con = connect_readonly(settings.warehouse_path)
-    try:
-        print_paths(run_paths(con, spec), args.format)
-    finally:
-        con.close()
+    print_paths(_on_warehouse(settings, lambda con: run_paths(con, spec)), args.format)
 
 
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
@@ -308,8 +311,10 @@ def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
 
     if args.interval <= 0:
         raise ConfigError(f"--interval: must be above 0, got {args.interval}")
-    status = from_prometheus(settings) if settings.prometheus_url else None
-    status = status or from_scrapes(settings, interval_s=args.interval)
+    if settings.prometheus_url:
+        status = from_prometheus(settings)
+    else:
+        status = from_scrapes(settings, interval_s=args.interval)
     if args.format == "json":
         sys.stdout.write(status.to_json().decode() + "\n")
     else:
