@@ -200,11 +200,10 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
                 person = change["to_person"]
             except (orjson.JSONDecodeError, KeyError, TypeError):
                 continue  # not ours to judge: the sink dead-letters what it cannot store
-            devices, flag = count_device(
-                person_devices.get(person, []), change, settings.max_devices_per_person
-            )
-            if flag is not None or devices != person_devices.get(person):
-                person_devices[person] = devices
+            known = person_devices.get(person)
+            linked, flag = count_device(known or [], change, settings.max_devices_per_person)
+            if flag is not None or linked != known:
+                person_devices[person] = linked
             if flag is not None:
                 await send(identities, person.encode(), orjson.dumps(flag))
 
