@@ -25,7 +25,8 @@ funnels:
 ```
 
 Custom person properties (``properties:``) are described and validated in
-``pipeline.properties``.
+``pipeline.properties``; segments (``segments:``, ``segment_rules:``) in
+``pipeline.segments.spec`` and ``pipeline.segments.rules``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ import yaml
 
 from pipeline.errors import ConfigError, FunnelError
 from pipeline.properties import PropertyDefinition, parse_properties
+from pipeline.segments.rules import SegmentRules, parse_rules
+from pipeline.segments.spec import SegmentDefinition, parse_segments
 from pipeline.selectors import Selector, SelectorError, matches, parse_selector
 from pipeline.sqlfiles import IDENTIFIER
 from pipeline.warehouse.funnel_spec import FunnelSpec
@@ -96,6 +99,8 @@ class Definitions:
     events: tuple[EventDefinition, ...] = ()
     funnels: tuple[NamedFunnel, ...] = ()
     properties: tuple[PropertyDefinition, ...] = ()
+    segments: tuple[SegmentDefinition, ...] = ()
+    segment_rules: SegmentRules = SegmentRules()
     #: Changes whenever any event definition changes: tags computed under another version
     #: must be recomputed.
     events_version: str = "none"
@@ -171,7 +176,16 @@ def load_definitions(path: Path) -> Definitions:
     funnels = tuple(_funnel(item, f"{path}: funnel") for item in funnel_items)
     _no_duplicates([f.name for f in funnels], f"{path}: funnel")
     properties = parse_properties(data.get("properties"), str(path))
-    return Definitions(definitions, funnels, properties, version)
+    segments = parse_segments(data.get("segments"), str(path))
+    rules = parse_rules(data.get("segment_rules"), str(path))
+    return Definitions(
+        definitions,
+        funnels,
+        properties,
+        segments=segments,
+        segment_rules=rules,
+        events_version=version,
+    )
 
 
 def _no_duplicates(names: list[str], where: str) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "PortInUse",
     "QueryError",
     "RetentionError",
+    "SegmentError",
     "TopicSetupFailed",
     "VerifyMismatch",
 ]
@@ -94,6 +95,13 @@ class RetentionError(AutocapError):
 
 class PathsError(AutocapError):
     """A paths query is invalid (event, direction, steps, top...)."""
+
+    exit_code = 2
+
+
+class SegmentError(AutocapError):
+    """A segment cannot be computed or exported as asked (unknown segment, missing view,
+    below the k-anonymity floor...)."""
 
     exit_code = 2
 

@@ -219,6 +219,21 @@ class Settings:
             low=0.5,
         ),
     )
+    segment_min_size: int = field(
+        default=100,
+        metadata=_doc(
+            "`autocap segment check` calls a segment with fewer members too small for a campaign.",
+            low=1,
+        ),
+    )
+    segment_k_anonymity: int = field(
+        default=10,
+        metadata=_doc(
+            "`autocap segment export` refuses a segment with fewer members (k-anonymity"
+            " floor) unless --force.",
+            low=1,
+        ),
+    )
     materializer_metrics_port: int = field(
         default=9104,
         metadata=_doc("Prometheus /metrics port of the materializer.", low=1, high=65535),

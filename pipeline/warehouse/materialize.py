@@ -8,6 +8,7 @@ analysts next to the lake's views.
   re-tags everything.
 - ``funnel_<name>``: each funnel in ``definitions.yaml``, one row per step, recomputed
   every run by the funnel engine (it reads only the step events).
+- ``segment_<name>`` and ``segment_history``: see ``pipeline.segments.materialize``.
 
 Published tables live in ``<data_dir>/published/<table>/`` as lake files (atomic, fsynced)
 and reach analysts through the catalog, which names their live files.
@@ -29,6 +30,7 @@ import orjson
 import pyarrow as pa
 
 from pipeline.definitions import Definitions, NamedFunnel
+from pipeline.segments.materialize import SegmentMaterializer
 from pipeline.sqlfiles import load_sql
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import (
@@ -58,6 +60,7 @@ class MaterializeReport:
     funnels: dict[str, int] = field(default_factory=dict)  # name -> persons at step 1
     seconds: float = 0.0
     tag_seconds: float = 0.0  # of which tagging events (incremental)
+    segments: dict[str, int] = field(default_factory=dict)  # name -> members
 
 
 @dataclass
@@ -85,6 +88,9 @@ class Materializer:
         for funnel in definitions.funnels:
             report.funnels[funnel.name] = self._funnel(funnel)
         self._drop_stale_funnels({f.name for f in definitions.funnels})
+        report.segments = SegmentMaterializer(self.published, self.warehouse_path, self.clock).run(
+            definitions
+        )
         self.publisher.publish()
         report.seconds = time.perf_counter() - started
         return report
