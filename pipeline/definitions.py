@@ -34,7 +34,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ class Definitions:
     funnels: tuple[NamedFunnel, ...] = ()
     properties: tuple[PropertyDefinition, ...] = ()
     segments: tuple[SegmentDefinition, ...] = ()
-    segment_rules: SegmentRules = SegmentRules()
+    segment_rules: SegmentRules = field(default_factory=SegmentRules)
     #: Changes whenever any event definition changes: tags computed under another version
     #: must be recomputed.
     events_version: str = "none"

@@ -27,7 +27,7 @@ from pipeline.segments.spec import (
 )
 from pipeline.sqlfiles import load_sql, render_sql, sql_identifier
 
-__all__ = ["CompiledQuery", "compile_segment", "cohorts_used"]
+__all__ = ["CompiledQuery", "cohorts_used", "compile_segment"]
 
 _PARAM = re.compile(r"\$([a-z_]+)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -95,7 +95,7 @@ class _Compiler:
         subject = "person_id" if kind == "person" else "account_id"
         since = self.now - cond.within if cond.within is not None else _EPOCH
         sql = render_sql("segments/performed", identifiers={"subject": subject})
-        values = {"event": cond.event, "since": since, "now": self.now}
+        values: dict[str, Any] = {"event": cond.event, "since": since, "now": self.now}
         if cond.at_least == 0:  # "at most N times" includes never: the complement of > N
             if cond.at_most is None:
                 return "true"
@@ -122,13 +122,16 @@ class _Compiler:
         if op == "exists":
             return f"({expr} IS {'NOT ' if wanted else ''}NULL)"
         if op == "contains":
+            needle = self.value(str(wanted))
             if is_list:
-                return f"coalesce(list_contains({expr}, CAST({self.value(str(wanted))} AS VARCHAR)), false)"
-            return f"coalesce(contains(CAST({expr} AS VARCHAR), {self.value(str(wanted))}), false)"
+                return f"coalesce(list_contains({expr}, CAST({needle} AS VARCHAR)), false)"
+            return f"coalesce(contains(CAST({expr} AS VARCHAR), {needle}), false)"
         if op == "in":
             if all(isinstance(v, int | float) for v in wanted):
-                return f"list_contains({self.value([float(v) for v in wanted])}, TRY_CAST({expr} AS DOUBLE))"
-            return f"list_contains({self.value([str(v) for v in wanted])}, CAST({expr} AS VARCHAR))"
+                numbers = self.value([float(v) for v in wanted])
+                return f"list_contains({numbers}, TRY_CAST({expr} AS DOUBLE))"
+            texts = self.value([str(v) for v in wanted])
+            return f"list_contains({texts}, CAST({expr} AS VARCHAR))"
         left, right = self.typed(expr, cond.name, wanted)
         if op == "ne":
             return f"({left} IS DISTINCT FROM {right})"

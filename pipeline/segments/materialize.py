@@ -111,9 +111,9 @@ class SegmentMaterializer:
 
     def _drop_stale(self, names: set[str]) -> None:
         for table in published_tables(self.published):
-            if table.startswith("segment_") and table != HISTORY:
-                if table.removeprefix("segment_") not in names:
-                    self.published.drop_table(table, time.time())
+            stale = table.removeprefix("segment_") not in names
+            if table.startswith("segment_") and table != HISTORY and stale:
+                self.published.drop_table(table, time.time())
 
 
 def _rows(schema: pa.Schema, computed: dict[str, tuple[str, list[str]]], now: datetime) -> pa.Table:

@@ -26,6 +26,7 @@ segment_rules:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -76,7 +77,7 @@ def band_labels(edges: tuple[float, ...]) -> list[str]:
         return f"{x:g}"
 
     labels = [f"<{short(edges[0])}"]
-    labels += [f"{short(a)}-{short(b)}" for a, b in zip(edges, edges[1:], strict=False)]
+    labels += [f"{short(a)}-{short(b)}" for a, b in itertools.pairwise(edges)]
     return [*labels, f"{short(edges[-1])}+"]
 
 
