@@ -141,6 +141,10 @@ def _parser() -> argparse.ArgumentParser:
     paths.add_argument("--until", help="only events before this ISO time")
     paths.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    from pipeline.segments.cli import add_parsers as add_segment_parsers
+
+    add_segment_parsers(sub, common)
+
     status = sub.add_parser(
         "status", parents=[common], help="throughput, lag, freshness and firing alerts"
     )
@@ -306,6 +310,12 @@ def _cmd_paths(settings: Settings, args: argparse.Namespace) -> None:
     print_paths(_on_warehouse(settings, lambda con: run_paths(con, spec)), args.format)
 
 
+def _cmd_segment(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.segments.cli import run_personas, run_segment
+
+    (run_segment if args.command == "segment" else run_personas)(settings, args)
+
+
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.status import from_prometheus, from_scrapes, render
 
@@ -389,6 +399,8 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "funnel": _cmd_funnel,
     "retention": _cmd_retention,
     "paths": _cmd_paths,
+    "segment": _cmd_segment,
+    "personas": _cmd_segment,
     "status": _cmd_status,
     "import": _cmd_import,
     "verify": _cmd_verify,
