@@ -41,6 +41,7 @@ _KEY_COLUMNS = {
     "account": ("tier", "sector", "size_band", "revenue_tier", "country"),
 }
 _SPARK = "▁▂▃▄▅▆▇█"
+_SHOWN = 20  # rows of ids a table shows; csv and json list them all
 
 
 def add_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
@@ -320,7 +321,9 @@ def _print_check(report: QualityReport, fmt: str) -> None:
         _emit(fmt, report.to_json(), columns, rows)
         return
     console = Console()
-    _emit(fmt, None, columns, rows)
+    _emit(fmt, None, columns[:-1], [row[:-1] for row in rows])
+    for row in rows:
+        console.print(f"{row[0]}: {row[-1]}", highlight=False)
     names = list(report.overlap)
     matrix = Table("Jaccard", *names, title="overlap")
     for a in names:
@@ -362,8 +365,12 @@ def _preview(s: Settings, args: argparse.Namespace, d: Definitions, engine: Segm
             f"{seg.name}: {len(saved)} now materialized → {len(now)}: "
             f"{len(entering)} would enter, {len(leaving)} would leave, {data['staying']} stay"
         )
-    if rows or not fmt_table:
+    if not fmt_table:
         _emit(args.format, data, ("change", "subject_id"), rows)
+    elif rows:
+        _emit(args.format, data, ("change", "subject_id"), rows[:_SHOWN])
+        if len(rows) > _SHOWN:
+            Console().print(f"... and {len(rows) - _SHOWN} more (--format csv lists all)")
 
 
 _VERBS: dict[str, Callable[[Settings, argparse.Namespace, Definitions, SegmentEngine], None]] = {
