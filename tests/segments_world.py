@@ -151,8 +151,8 @@ def _b2c(world: World) -> None:
 
 
 _PERSONA_EVENTS = (
-    {"Viewed Pricing": 8, "$pageview": 10, "Read Docs": 1},
-    {"Read Docs": 9, "$pageview": 12, "Viewed Pricing": 1},
+    {"Viewed Pricing": 8, "Requested Demo": 3, "$pageview": 10, "Read Docs": 1},
+    {"Read Docs": 9, "Created Dashboard": 4, "$pageview": 12, "Viewed Pricing": 1},
     {"Added to Cart": 6, "Order Completed": 3, "$pageview": 6},
 )
 
@@ -170,8 +170,9 @@ def _personas(world: World, rng: random.Random) -> None:
                 person,
                 traits={},
                 account_ids=[],
-                device="mobile" if label == 2 else "desktop",
-                country=("US", "DE", "BR")[label],
+                # Profile values lean with the persona but do not give it away.
+                device="mobile" if (label == 2) != (rng.random() < 0.2) else "desktop",
+                country=("US", "DE", "BR")[label] if rng.random() < 0.7 else rng.choice("XYZ"),
             )
 
 

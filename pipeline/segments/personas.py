@@ -4,10 +4,11 @@ Features, per subject: how often it did each of the 12 most common events (raw a
 defined), ``log1p``-scaled; numeric profile columns (people: event and session counts;
 accounts: employees and revenue, ``log1p``, members, active users, roles engaged, lead
 score); and one-hot profile values (people: device, country, email kind, browser, os;
-accounts: sector, country, size band). Every feature is standardized (z-score), so none
-dominates by its unit. k-means++ with ``n_init`` restarts from a seeded generator: the same
-seed gives the same personas. For each k in the range the mean silhouette (on a seeded
-sample of at most 2,000 subjects) is computed and the best k kept. A persona is described
+accounts: sector, country, size band). Numbers are standardized (z-score) so none
+dominates by its unit; see ``_standardize`` for profile values. k-means++ with ``n_init``
+restarts from a seeded generator: the same seed gives the same personas. For each k in
+the range the mean silhouette (on a seeded sample of at most 2,000 subjects) is computed
+and the best k kept. A persona is described
 by its size and the features most over-represented in it (highest mean z-score), shown in
 their own units (times per subject, or share with the value) against everyone.
 """
@@ -159,14 +160,20 @@ def _features(engine: SegmentEngine, of: str) -> tuple[list[str], list[str], Mat
 
 
 def _standardize(raw: Matrix, names: list[str]) -> Matrix:
+    """Numbers as z-scores; a profile value as 0 or 1/sqrt(2) (changing it moves a subject
+    as far as one standard deviation of a number), values held by under 5% left out, so a
+    rare country cannot make a persona of its own."""
     x = raw.copy()
     for j, name in enumerate(names):
         if name.startswith("event:") or name in _LOG_SCALED:
             x[:, j] = np.log1p(np.maximum(x[:, j], 0))
+    dummy = np.array(["=" in n for n in names], dtype=bool)
     std = x.std(0)
-    keep = std > 0
-    z: Matrix = (x[:, keep] - x[:, keep].mean(0)) / std[keep]
-    return z
+    numeric = ~dummy & (std > 0)
+    common = dummy & (x.mean(0) >= 0.05)
+    z = (x[:, numeric] - x[:, numeric].mean(0)) / std[numeric]
+    out: Matrix = np.hstack([z, x[:, common] * np.sqrt(0.5)])
+    return out
 
 
 def find_personas(
