@@ -134,6 +134,8 @@ def _value(field: str, value: Any, key: str, where: str) -> Any:
             return None
         return parse_duration(value, key, where)
     if field in ("rfm_event", "conversion_event"):
+        if value is None and field == "conversion_event":
+            return None  # no conversion event: check skips distinctness
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: `{key}` must be an event name")
         return value

@@ -146,3 +146,18 @@ def test_rules_defaults_overrides_and_errors(tmp_path: Path) -> None:
     loaded = load_definitions(defs)
     assert [s.name for s in loaded.segments] == ["de"]
     assert loaded.segment_rules == SegmentRules()
+
+
+def test_the_documented_segment_examples_parse(tmp_path: Path) -> None:
+    import re
+
+    root = Path(__file__).resolve().parents[2]
+    blocks = []
+    for doc in ("docs/definitions.md", "docs/analyst-guide.md"):
+        text = (root / doc).read_text()
+        blocks += [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "segment" in b]
+    assert len(blocks) >= 4
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"example{i}.yaml"
+        path.write_text(block)
+        load_definitions(path)  # raises ConfigError, naming what is wrong, if a doc drifts

@@ -248,3 +248,15 @@ def test_personas_recover_planted_groups_deterministically(tmp_path: Path) -> No
     }
     assert {"event:Added to Cart", "event:Read Docs"} & described
     assert sum(len(p.members) for p in result.personas) == 120
+
+
+def test_the_demo_definitions_segments_all_compute(engine: SegmentEngine) -> None:
+    from pipeline.definitions import load_definitions
+    from pipeline.demo.site import DEMO_DEFINITIONS
+
+    demo = load_definitions(DEMO_DEFINITIONS)
+    assert len(demo.segments) >= 6
+    demo_engine = SegmentEngine(engine.con, demo.segment_rules, NOW)
+    sizes = {s.name: len(demo_engine.members(s)) for s in demo.segments}
+    assert sizes["champions"] == 20 and sizes["tier_a_accounts"] == 3
+    assert sizes["at_risk_shoppers"] == 40
