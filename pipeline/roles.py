@@ -166,6 +166,7 @@ def run_materializer(settings: Settings, once: bool = False, full: bool = False)
     if once:
         report = materializer.run_once(full=full)
         funnels = ", ".join(f"funnel_{n}" for n in report.funnels) or "no funnels"
+        funnels += ", " + (", ".join(f"segment_{n}" for n in report.segments) or "no segments")
         print(
             f"autocap materialize: tagged {report.events_tagged} events"
             f" ({'full' if report.full else 'incremental'}), {funnels}, in {report.seconds:.1f}s",

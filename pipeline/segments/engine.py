@@ -36,6 +36,14 @@ class SegmentEngine:
         """Build the person and account bases (once)."""
         if self._prepared:
             return self
+        try:
+            self._build_bases()
+        except duckdb.Error as exc:
+            raise SegmentError(f"segment bases could not be built: {exc}") from None
+        self._prepared = True
+        return self
+
+    def _build_bases(self) -> None:
         r, now = self.rules, self.now
         self.con.register("codes", industry_codes())
         self.con.execute(load_sql("segments/industry_codes"))
@@ -70,8 +78,6 @@ class SegmentEngine:
                 "engaged_min_lead": r.engaged_min_lead_score,
             },
         )
-        self._prepared = True
-        return self
 
     def has_view(self, name: str) -> bool:
         """Whether the catalog has a table or view called ``name``."""
