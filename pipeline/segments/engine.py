@@ -7,7 +7,7 @@ read-only catalog works: temp tables live in memory, not in the file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ class SegmentEngine:
     con: duckdb.DuckDBPyConnection
     rules: SegmentRules
     now: datetime
-    _prepared: bool = False
+    _prepared: bool = field(default=False, init=False)
 
     def prepare(self) -> SegmentEngine:
         """Build the person and account bases (once)."""

@@ -53,6 +53,8 @@ __all__ = [
     "PropertyTest",
     "SegmentDefinition",
     "UsersWhere",
+    "parse_condition",
+    "parse_duration",
     "parse_segments",
 ]
 

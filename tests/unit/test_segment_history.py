@@ -224,6 +224,16 @@ def test_check_and_personas_json_from_a_real_process(world: World) -> None:
         "duplicate: 100% of members shared with recent_buyers"
     ]
     assert check["overlap"]["champions"]["recent_buyers"] == 1.0  # type: ignore[index]
+    # Week-over-week stability: now vs the 1 March snapshot (the latest a week back).
+    day1 = set(_bought(world, DAY1 - timedelta(days=2), DAY1))
+    day2 = set(_bought(world, NOW - timedelta(days=2), NOW))
+    stability = len(day1 & day2) / len(day1 | day2)
+    assert stability < 0.5
+    recent = by_name["recent_buyers"]
+    assert recent["stability"] == pytest.approx(stability)
+    assert recent["stability_from"] == "2026-03-01"
+    assert f"unstable: only {stability:.0%} the same members as on 2026-03-01" in recent["verdicts"]
+    assert by_name["champions"]["stability"] == 1.0
     personas = run("personas", "--k", "2..3", "--seed", "1")
     assert personas["k"] in (2, 3) and personas["seed"] == 1
     sizes = [p["size"] for p in personas["personas"]]  # type: ignore[attr-defined]
