@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from pipeline.errors import ConfigError, QueryError
 from pipeline.report import charts
 from pipeline.report.charts import Chart, Table
 from pipeline.report.page import Section, render_page
+from pipeline.report.segments import segment_charts
 from pipeline.settings import Settings
 from pipeline.sqlfiles import load_sql
 from pipeline.timeutil import format_ts, utc_now
@@ -21,12 +23,6 @@ from pipeline.warehouse.funnel import run_funnel
 from pipeline.warehouse.query import connect_readonly
 
 __all__ = ["build_sections", "write_report"]
-
-_NOT_BUILT = (
-    "Not built yet: person and account profiles (custom properties, lead score, tiers),"
-    " cohorts and segments are being built; this section will chart segment sizes and"
-    " overlaps, personas and account tiers once `definitions.yaml` can declare them."
-)
 
 
 def _query(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> tuple[str, Table]:
@@ -101,9 +97,9 @@ def funnel_window(spec: Any) -> str:
 
 
 def build_sections(
-    con: duckdb.DuckDBPyConnection, definitions: Definitions, weeks: int
+    con: duckdb.DuckDBPyConnection, definitions: Definitions, weeks: int, now: datetime
 ) -> list[Section]:
-    """Every section of the report, from the catalog behind ``con``."""
+    """Every section of the report, from the catalog behind ``con``, as of ``now``."""
     activity = [
         _chart(
             con,
@@ -174,8 +170,9 @@ def build_sections(
         Section("B2C shop", "Shoppers' orders and revenue.", b2c),
         Section(
             "Segments, personas and account tiers",
-            "Segment sizes and overlaps, persona summaries, account tiers.",
-            missing=_NOT_BUILT,
+            "The segments of definitions.yaml, how much they overlap, B2B account tiers and"
+            " the personas found in the people.",
+            segment_charts(con, definitions, now),
         ),
     ]
 
@@ -185,7 +182,7 @@ def write_report(settings: Settings, out: Path, weeks: int = 8) -> Path:
     definitions, definitions_path = _definitions(settings)
     con = connect_readonly(settings.warehouse_path)
     try:
-        sections = build_sections(con, definitions, weeks)
+        sections = build_sections(con, definitions, weeks, utc_now())
     finally:
         con.close()
     subtitle = (

@@ -19,6 +19,7 @@ __all__ = [
     "funnel_bars",
     "heat_color",
     "line",
+    "overlap",
     "pivot_bar",
     "retention",
 ]
@@ -226,4 +227,33 @@ def retention(table: Table) -> dict[str, Any]:
         },
         # Read by the page script to size the cells (Chart.js needs functions for that).
         "grid": {"columns": offsets, "rows": max(len(cohorts), 1)},
+    }
+
+
+def overlap(names: Sequence[str], cells: Sequence[tuple[str, str, float]]) -> dict[str, Any]:
+    """A matrix (heatmap) of pairwise overlaps (0..1) between ``names``."""
+    return {
+        "type": "matrix",
+        "data": {
+            "datasets": [
+                {
+                    "label": "overlap (Jaccard)",
+                    "data": [{"x": a, "y": b, "v": v} for a, b, v in cells],
+                    "backgroundColor": [heat_color(v) for _, _, v in cells],
+                    "borderColor": "#dde2ec",
+                    "borderWidth": 1,
+                }
+            ]
+        },
+        "options": {
+            "animation": False,
+            "responsive": True,
+            "maintainAspectRatio": False,
+            "plugins": {"legend": {"display": False}},
+            "scales": {
+                "x": {"type": "category", "labels": list(names)},
+                "y": {"type": "category", "labels": list(names), "offset": True},
+            },
+        },
+        "grid": {"columns": max(len(names), 1), "rows": max(len(names), 1)},
     }

@@ -49,8 +49,9 @@ _DRAW = """
         var a = c.chart.chartArea; return a ? a.height / grid.rows - 2 : 10; };
       config.options.plugins.tooltip = { callbacks: {
         title: function () { return ""; },
-        label: function (c) { var v = c.raw; return v.y + ", " + v.x + ": " + v.people +
-          " people (" + Math.round(v.v * 100) + "%)"; } } };
+        label: function (c) { var v = c.raw, pct = Math.round(v.v * 100) + "%";
+          return v.y + ", " + v.x + ": " +
+            (v.people === undefined ? pct : v.people + " people (" + pct + ")"); } } };
       delete config.grid;
     }
     new Chart(document.getElementById("chart-" + spec.key), config);

@@ -5,7 +5,7 @@ FROM (
     SELECT events.event_id, events.person_id
     FROM events
     WHERE
-        coalesce(events.event = $event, true)
+        ($event IS NULL OR events.event = $event)
         AND events.timestamp >= $since
         AND events.timestamp <= $now
     UNION

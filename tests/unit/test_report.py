@@ -18,7 +18,7 @@ from pipeline.report.page import VENDOR_DIR, Section, render_page
 from pipeline.settings import Settings
 from pipeline.warehouse.catalog import publish_catalog
 from pipeline.warehouse.lake import Lake
-from pipeline.warehouse.schema import ACCOUNT_SCHEMA, records_to_table
+from pipeline.warehouse.schema import ACCOUNT_SCHEMA, PROFILE_SCHEMA, records_to_table
 from tests.unit.funnel_lake import build_lake
 
 DAY = 86_400_000
@@ -108,11 +108,27 @@ def warehouse(tmp_path: Path) -> Settings:
     lake = Lake(tmp_path / "lake")
     account = {"account_id": "acme.io", "version": 1, "industry": "Software", "employees": 250}
     lake.write("accounts", records_to_table([account], ACCOUNT_SCHEMA))
+    profiles = [
+        {
+            "person_id": f"p{p}",
+            "version": 1 + p % 3,
+            "first_seen": "2026-01-01T00:00:00.000Z",
+            "last_seen": f"2026-01-0{1 + p}T00:00:00.000Z",
+            "event_count": 1 + p % 3,
+            "session_count": 1,
+            "device": "Desktop" if p % 2 else "Mobile",
+            "account_ids": ["acme.io"] if p == 1 else [],
+        }
+        for p in range(6)
+    ]
+    lake.write("profiles", records_to_table(profiles, PROFILE_SCHEMA))
     publish_catalog(tmp_path / "warehouse.duckdb", lake)
     definitions = tmp_path / "definitions.yaml"
     definitions.write_text(
         "funnels:\n  - name: trial\n    steps: [Viewed Pricing, Signed Up, Upgraded]\n"
         "    window: 1d\n"
+        "segments:\n  - name: upgraded\n    where: {performed: Upgraded}\n"
+        "  - name: signed_up\n    where: {performed: Signed Up}\n"
     )
     return Settings(data_dir=tmp_path, definitions_path=definitions)
 
@@ -131,6 +147,10 @@ def test_report_over_a_real_warehouse(warehouse: Settings, tmp_path: Path) -> No
         "accounts_by_industry",
         "people_by_role",
         "purchases_per_day",
+        "segment_sizes",
+        "segment_overlap",
+        "account_tiers",
+        "personas",
     }
     bars = by_key["funnel_trial"]["data"]["datasets"]
     assert [sum(d["data"][k] for d in bars) for k in range(3)] == [6, 4, 2]
@@ -142,7 +162,20 @@ def test_report_over_a_real_warehouse(warehouse: Settings, tmp_path: Path) -> No
     assert (
         "autocap funnel --steps &#x27;Viewed Pricing,Signed Up,Upgraded&#x27; --window 1d" in page
     )
-    assert "Not built yet" in page
+    sizes = by_key["segment_sizes"]
+    assert sizes["data"]["labels"] == ["upgraded", "signed_up"]
+    # p2, p5; p1, p2, p4, p5 (p1 also made the group call: a nameless event, not Upgraded)
+    assert sizes["data"]["datasets"][0]["data"] == [2, 4]
+    cells = {
+        (c["x"], c["y"]): c["v"] for c in by_key["segment_overlap"]["data"]["datasets"][0]["data"]
+    }
+    assert cells[("upgraded", "signed_up")] == 0.5 and cells[("upgraded", "upgraded")] == 1.0
+    tiers = by_key["account_tiers"]["data"]
+    assert tiers["labels"] == ["B"]  # acme.io: fit (250 employees), no engaged people
+    assert sum(d["data"][0] for d in tiers["datasets"]) == 1
+    people = by_key["personas"]["data"]["datasets"][0]["data"]
+    assert sum(people) == 6 and 3 <= len(people) <= 5  # everyone in exactly one persona
+    assert "autocap personas --k 3..5" in page and "autocap segment show upgraded" in page
     assert "Chart.js v4.5.1" in page  # the library is inlined: the file opens offline
     assert "<script src=" not in page
 
