@@ -25,7 +25,7 @@ funnels:
 ```
 
 Custom person properties (``properties:``) are described and validated in
-``pipeline.properties``.
+``pipeline.properties``; behavioural cohorts (``cohorts:``) in ``pipeline.cohort_spec``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from typing import Any
 import orjson
 import yaml
 
+from pipeline.cohort_spec import Cohort, parse_cohorts
 from pipeline.errors import ConfigError, FunnelError
 from pipeline.properties import PropertyDefinition, parse_properties
 from pipeline.selectors import Selector, SelectorError, matches, parse_selector
@@ -90,12 +91,13 @@ class NamedFunnel:
 
 @dataclass(frozen=True)
 class Definitions:
-    """Everything declared in ``definitions.yaml``: defined events, funnels and custom
-    person properties, for now."""
+    """Everything declared in ``definitions.yaml``: defined events, funnels, custom
+    person properties and cohorts, for now."""
 
     events: tuple[EventDefinition, ...] = ()
     funnels: tuple[NamedFunnel, ...] = ()
     properties: tuple[PropertyDefinition, ...] = ()
+    cohorts: tuple[Cohort, ...] = ()
     #: Changes whenever any event definition changes: tags computed under another version
     #: must be recomputed.
     events_version: str = "none"
@@ -171,7 +173,8 @@ def load_definitions(path: Path) -> Definitions:
     funnels = tuple(_funnel(item, f"{path}: funnel") for item in funnel_items)
     _no_duplicates([f.name for f in funnels], f"{path}: funnel")
     properties = parse_properties(data.get("properties"), str(path))
-    return Definitions(definitions, funnels, properties, version)
+    cohorts = parse_cohorts(data.get("cohorts"), str(path))
+    return Definitions(definitions, funnels, properties, cohorts, version)
 
 
 def _no_duplicates(names: list[str], where: str) -> None:
