@@ -25,7 +25,9 @@ before that. ``regularly`` splits ``[as_of - K*every, as_of]`` into K periods th
 ``sequence`` needs its steps in order (time, then event_id), all inside the window.
 ``users_performed`` counts members whose *last* occurrence is in the window;
 ``users_active_share`` divides members active in the window by all members seen. An event
-stamped after ``as_of`` (a fast client clock) counts from its own time on.
+stamped after ``as_of`` (a fast client clock) counts from its own time on. Pruning assumes
+``as_of`` is not before the subject's newest event (the worker's clock runs after the
+events it has seen); evaluating at an earlier instant may miss pruned occurrences.
 
 Accounts learn of their members' events through facts the person stage sends on
 ``account_updates`` (keyed by account_id), one per event per account the person belongs to
