@@ -85,7 +85,8 @@ def test_empty_history(tmp_path: Path) -> None:
 def test_not_performed_and_first_performed(tmp_path: Path) -> None:
     plan = _plan(
         tmp_path,
-        "{all: [{not_performed: {event: B, within: 1h}}, {first_performed: {event: A, within: 1d}}]}",
+        "{all: [{not_performed: {event: B, within: 1h}},"
+        " {first_performed: {event: A, within: 1d}}]}",
     )
     state = _fold(plan, [_event("A", T0 + timedelta(hours=5)), _event("A", T0)])
     assert state.first["A"][0] == format_ts(T0)
