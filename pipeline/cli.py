@@ -141,6 +141,23 @@ def _parser() -> argparse.ArgumentParser:
     paths.add_argument("--until", help="only events before this ISO time")
     paths.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
+    cohort = sub.add_parser("cohort", help="behavioural cohorts and members")
+    cohort_sub = cohort.add_subparsers(dest="cohort_command", required=True, metavar="ACTION")
+    cohort_list = cohort_sub.add_parser(
+        "list", parents=[common], help="defined cohorts with member counts"
+    )
+    cohort_members = cohort_sub.add_parser(
+        "members", parents=[common], help="a cohort's current members"
+    )
+    cohort_members.add_argument("name", help="the cohort")
+    cohort_why = cohort_sub.add_parser(
+        "why", parents=[common], help="why a person or account is (not) in a cohort"
+    )
+    cohort_why.add_argument("name", help="the cohort")
+    cohort_why.add_argument("subject", help="person_id or account_id")
+    for action in (cohort_list, cohort_members, cohort_why):
+        action.add_argument("--format", choices=("table", "csv", "json"), default="table")
+
     status = sub.add_parser(
         "status", parents=[common], help="throughput, lag, freshness and firing alerts"
     )
@@ -306,6 +323,29 @@ def _cmd_paths(settings: Settings, args: argparse.Namespace) -> None:
     print_paths(_on_warehouse(settings, lambda con: run_paths(con, spec)), args.format)
 
 
+def _cmd_cohort(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.definitions import load_definitions
+    from pipeline.output import print_result
+    from pipeline.timeutil import utc_now
+    from pipeline.warehouse import cohort_views
+
+    definitions = load_definitions(settings.definitions_path)
+    if args.cohort_command == "list":
+        result = _on_warehouse(settings, lambda con: cohort_views.list_cohorts(con, definitions))
+    elif args.cohort_command == "members":
+        result = _on_warehouse(
+            settings, lambda con: cohort_views.cohort_members(con, definitions, args.name)
+        )
+    else:
+        result = _on_warehouse(
+            settings,
+            lambda con: cohort_views.explain_member(
+                con, definitions, args.name, args.subject, utc_now()
+            ),
+        )
+    print_result(result, args.format)
+
+
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.status import from_prometheus, from_scrapes, render
 
@@ -389,6 +429,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "funnel": _cmd_funnel,
     "retention": _cmd_retention,
     "paths": _cmd_paths,
+    "cohort": _cmd_cohort,
     "status": _cmd_status,
     "import": _cmd_import,
     "verify": _cmd_verify,
