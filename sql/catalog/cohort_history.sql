@@ -8,17 +8,17 @@ WITH changes AS (
         subject_kind,
         subject_id,
         change,
-        timezone('UTC', at) AS at,
+        timezone('UTC', "at") AS "at",
         criterion,
         event_id,
         lag(change) OVER (
-            PARTITION BY cohort, subject_kind, subject_id ORDER BY at, event_id NULLS FIRST
+            PARTITION BY cohort, subject_kind, subject_id ORDER BY "at", event_id NULLS FIRST
         ) AS previous
     FROM lake_cohort_changes
 ),
 
 final AS (
-    SELECT cohort, subject_kind, subject_id, change, at, criterion, event_id
+    SELECT cohort, subject_kind, subject_id, change, "at", criterion, event_id
     FROM changes
     WHERE previous IS DISTINCT FROM change
 )

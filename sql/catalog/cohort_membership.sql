@@ -6,7 +6,7 @@ WITH latest AS (
     SELECT *
     FROM cohort_history
     QUALIFY row_number() OVER (
-        PARTITION BY cohort, subject_kind, subject_id ORDER BY at DESC, event_id DESC NULLS LAST
+        PARTITION BY cohort, subject_kind, subject_id ORDER BY "at" DESC, event_id DESC NULLS LAST
     ) = 1
 ),
 
@@ -29,9 +29,9 @@ final AS (
         cohort,
         subject_kind,
         subject AS subject_id,
-        min(at) AS since,
-        arg_min(criterion, at) AS criterion,
-        arg_min(event_id, at) AS event_id
+        min("at") AS since,
+        arg_min(criterion, "at") AS criterion,
+        arg_min(event_id, "at") AS event_id
     FROM members
     GROUP BY cohort, subject_kind, subject
 )

@@ -3,6 +3,6 @@
 SELECT cohort, subject_kind, subject_id
 FROM cohort_history
 QUALIFY row_number() OVER (
-    PARTITION BY cohort, subject_kind, subject_id ORDER BY at DESC, event_id DESC NULLS LAST
+    PARTITION BY cohort, subject_kind, subject_id ORDER BY "at" DESC, event_id DESC NULLS LAST
 ) = 1
 AND change = 'enter'
