@@ -5,6 +5,11 @@ Changes are sent before the state that remembers them is saved: a crash in betwe
 them again (the ``cohort_history`` view collapses a repeated change). A replayed input
 changes no state; the changes it caused are sent again, in case the crash came before they
 left.
+
+Faust lets only an agent, while it handles a record, write a table (the record names the
+changelog partition), so the timer keeps the states it advanced in memory (``pending``) and
+the subject's next input writes them back. A restarted worker has lost them and sends those
+timer changes once more: harmless, the view keeps the first.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ class CohortStage:
         self.topic = topic
         self.send = send
         self.clock = clock
+        #: subject -> state advanced by the timer, not yet in the table.
+        self.pending: dict[str, dict[str, Any]] = {}
 
     async def on_input(
         self,
@@ -50,7 +57,8 @@ class CohortStage:
         """Fold an event or fact (``item``) and/or the subject's record, then evaluate."""
         if not self.plan.cohorts:
             return
-        saved = self.table.get(subject)
+        stored = self.table.get(subject)
+        saved = self.pending.pop(subject, None) or stored
         state = CohortState.from_json(saved) if saved else None
         changed = False
         if item is not None:
@@ -66,7 +74,7 @@ class CohortStage:
             resent = [c for c in state.last.values() if c["event_id"] == event_id]
         state, changes = advance(state, self.plan, self.clock(), event_id)
         await self._emit(subject, [*resent, *changes])
-        if state.to_json() != saved:
+        if state.to_json() != stored:
             self.table[subject] = state.to_json()
 
     async def tick(self) -> int:
@@ -76,12 +84,13 @@ class CohortStage:
         now = self.clock()
         due = format_ts(now)  # one ISO spelling: strings compare as times
         count = 0
-        for subject, saved in list(self.table.items()):
+        for subject, stored in list(self.table.items()):
+            saved = self.pending.get(subject, stored)
             if not saved.get("next") or saved["next"] > due:
                 continue
             state, changes = advance(CohortState.from_json(saved), self.plan, now, None)
             await self._emit(subject, changes)
-            self.table[subject] = state.to_json()
+            self.pending[subject] = state.to_json()
             count += 1
         return count
 
