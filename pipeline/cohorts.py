@@ -1,16 +1,17 @@
 """Behavioural cohorts as pure rules over one JSON state per subject (person or account).
 
-- ``fold_cohorts(state, item, plan)`` folds one input: an enriched event (persons) or a
-  per-event *fact* from a member (accounts, see ``account_facts``). It keeps only what the
-  criteria need: per referenced event, the ``[time, event_id]`` of its occurrences no older
-  than the longest lookback of any criterion using it (counted back from the newest event the
-  subject has, so the kept set does not depend on arrival order), at most ``LIMIT`` of them
-  (the newest), plus its first occurrence (``first_performed``, ``restarted``). Accounts
-  keep, per member, the time of their last event and of their last occurrence of each
-  referenced event. A replayed input (same event_id) changes nothing: all of it is sets,
-  minima and maxima.
-- ``with_record(state, record, plan)`` snapshots the profile/account properties that
-  ``property`` criteria read (so the timer can re-evaluate without the profile).
+- ``fold_cohorts(state, subject_id, item, plan)`` folds one input: an enriched event
+  (persons) or a per-event *fact* from a member (accounts, see ``account_facts``). It
+  keeps only what the criteria need: per referenced event, the ``[time, event_id]`` of its
+  occurrences no older than the longest lookback of any criterion using it (counted back
+  from the newest event the subject has, so the kept set does not depend on arrival
+  order), at most ``LIMIT`` of them (the newest), plus its first occurrence
+  (``first_performed``, ``restarted``). Accounts keep, per member, the time of their last
+  event and of their last occurrence of each referenced event. A replayed input (same
+  event_id) changes nothing: all of it is sets, minima and maxima. ``cohort_plan(
+  definitions, of)`` says what to keep.
+- ``with_record(state, subject_id, record, plan)`` snapshots the profile/account
+  properties that ``property`` criteria read (so the timer can re-evaluate without them).
 - ``evaluate(state, plan, as_of)`` gives each cohort's membership, the criterion that
   decided and what each leaf observed. ``advance`` turns flips into change records.
 - ``next_change(state, plan, as_of)``: the earliest instant after ``as_of`` at which any
