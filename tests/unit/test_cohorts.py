@@ -256,3 +256,42 @@ def test_next_change_is_when_membership_flips(tmp_path: Path) -> None:
     second = next_change(state, plan, first)
     assert second == T0 + timedelta(hours=2) + MS
     assert _member(plan, state, second - MS) and not _member(plan, state, second)
+
+
+_ACCOUNT_WHERE = (
+    "{any: [{users_performed: {event: A, at_least_users: 2, within: 2h}},"
+    " {users_active_share: {at_least: 0.5, within: 1h}}]}"
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    facts=st.lists(
+        st.tuples(st.sampled_from(["p1", "p2", "p3"]), _NAMES, st.integers(0, 60 * 6)),
+        max_size=20,
+    ),
+    order=st.randoms(use_true_random=False),
+    probe=st.integers(0, 60 * 4),
+)
+def test_account_fold_is_order_free(
+    tmp_path_factory: pytest.TempPathFactory,
+    facts: list[tuple[str, str, int]],
+    order: Any,
+    probe: int,
+) -> None:
+    plan = _plan(tmp_path_factory.mktemp("defs"), _ACCOUNT_WHERE, of="account")
+    records = []
+    for i, (person, name, minutes) in enumerate(facts):
+        event = _event(name, T0 + timedelta(minutes=minutes), f"e{i}") | {"person_id": person}
+        records += account_facts(event, {"person_id": person, "account_ids": ["acct"]}, plan)
+    shuffled = records + records[:3]
+    order.shuffle(shuffled)
+
+    def fold(items: list[dict[str, Any]]) -> CohortState:
+        state = CohortState("acct", "account")
+        for item in items:
+            state, _ = fold_cohorts(state, "acct", item, plan)
+        return state
+
+    as_of = T0 + timedelta(minutes=max([m for *_, m in facts] + [0]) + probe)
+    assert evaluate(fold(shuffled), plan, as_of) == evaluate(fold(records), plan, as_of)
