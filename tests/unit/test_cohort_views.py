@@ -156,3 +156,17 @@ def test_cohort_commands(catalog: Any) -> None:
         cohort_members(con, definitions, "nope")
     with pytest.raises(QueryError, match="no person 'u:404'"):
         explain_member(con, definitions, "doers", "u:404", NOW)
+
+
+def test_cli_names_a_bad_cohort_definition_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cohorts:\n  - name: c\n    where: {performed: {event: A, within: 7x}}\n")
+    monkeypatch.setenv("AUTOCAP_DEFINITIONS_PATH", str(bad))
+    assert main(["cohort", "list", "--data-dir", str(tmp_path)]) == 2  # a ConfigError
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("autocap: error:") and "cohort 'c': bad within '7x'" in err
+    assert "\n" not in err
