@@ -144,6 +144,22 @@ def _parser() -> argparse.ArgumentParser:
     from pipeline.segments.cli import add_parsers as add_segment_parsers
 
     add_segment_parsers(sub, common)
+    cohort = sub.add_parser("cohort", help="behavioural cohorts and members")
+    cohort_sub = cohort.add_subparsers(dest="cohort_command", required=True, metavar="ACTION")
+    cohort_list = cohort_sub.add_parser(
+        "list", parents=[common], help="defined cohorts with member counts"
+    )
+    cohort_members = cohort_sub.add_parser(
+        "members", parents=[common], help="a cohort's current members"
+    )
+    cohort_members.add_argument("name", help="the cohort")
+    cohort_why = cohort_sub.add_parser(
+        "why", parents=[common], help="why a person or account is (not) in a cohort"
+    )
+    cohort_why.add_argument("name", help="the cohort")
+    cohort_why.add_argument("subject", help="person_id or account_id")
+    for action in (cohort_list, cohort_members, cohort_why):
+        action.add_argument("--format", choices=("table", "csv", "json"), default="table")
 
     status = sub.add_parser(
         "status", parents=[common], help="throughput, lag, freshness and firing alerts"
@@ -314,6 +330,27 @@ def _cmd_segment(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.segments.cli import run_personas, run_segment
 
     (run_segment if args.command == "segment" else run_personas)(settings, args)
+def _cmd_cohort(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.definitions import load_definitions
+    from pipeline.output import print_result
+    from pipeline.timeutil import utc_now
+    from pipeline.warehouse import cohort_views
+
+    definitions = load_definitions(settings.definitions_path)
+    if args.cohort_command == "list":
+        result = _on_warehouse(settings, lambda con: cohort_views.list_cohorts(con, definitions))
+    elif args.cohort_command == "members":
+        result = _on_warehouse(
+            settings, lambda con: cohort_views.cohort_members(con, definitions, args.name)
+        )
+    else:
+        result = _on_warehouse(
+            settings,
+            lambda con: cohort_views.explain_member(
+                con, definitions, args.name, args.subject, utc_now()
+            ),
+        )
+    print_result(result, args.format)
 
 
 def _cmd_status(settings: Settings, args: argparse.Namespace) -> None:
@@ -401,6 +438,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "paths": _cmd_paths,
     "segment": _cmd_segment,
     "personas": _cmd_segment,
+    "cohort": _cmd_cohort,
     "status": _cmd_status,
     "import": _cmd_import,
     "verify": _cmd_verify,

@@ -25,8 +25,9 @@ funnels:
 ```
 
 Custom person properties (``properties:``) are described and validated in
-``pipeline.properties``; segments (``segments:``, ``segment_rules:``) in
-``pipeline.segments.spec`` and ``pipeline.segments.rules``.
+``pipeline.properties``; behavioural cohorts (``cohorts:``) in ``pipeline.cohort_spec``;
+segments (``segments:``, ``segment_rules:``) in ``pipeline.segments.spec`` and
+``pipeline.segments.rules``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from typing import Any
 import orjson
 import yaml
 
+from pipeline.cohort_spec import Cohort, parse_cohorts
 from pipeline.errors import ConfigError, FunnelError
 from pipeline.properties import PropertyDefinition, parse_properties
 from pipeline.segments.rules import SegmentRules, parse_rules
@@ -93,14 +95,15 @@ class NamedFunnel:
 
 @dataclass(frozen=True)
 class Definitions:
-    """Everything declared in ``definitions.yaml``: defined events, funnels and custom
-    person properties, for now."""
+    """Everything declared in ``definitions.yaml``: defined events, funnels, custom
+    person properties and cohorts, for now."""
 
     events: tuple[EventDefinition, ...] = ()
     funnels: tuple[NamedFunnel, ...] = ()
     properties: tuple[PropertyDefinition, ...] = ()
     segments: tuple[SegmentDefinition, ...] = ()
     segment_rules: SegmentRules = field(default_factory=SegmentRules)
+    cohorts: tuple[Cohort, ...] = ()
     #: Changes whenever any event definition changes: tags computed under another version
     #: must be recomputed.
     events_version: str = "none"
@@ -176,12 +179,14 @@ def load_definitions(path: Path) -> Definitions:
     funnels = tuple(_funnel(item, f"{path}: funnel") for item in funnel_items)
     _no_duplicates([f.name for f in funnels], f"{path}: funnel")
     properties = parse_properties(data.get("properties"), str(path))
+    cohorts = parse_cohorts(data.get("cohorts"), str(path))
     segments = parse_segments(data.get("segments"), str(path))
     rules = parse_rules(data.get("segment_rules"), str(path))
     return Definitions(
         definitions,
         funnels,
         properties,
+        cohorts=cohorts,
         segments=segments,
         segment_rules=rules,
         events_version=version,

@@ -263,6 +263,14 @@ class Settings:
         default=30.0,
         metadata=_doc("How often the worker looks for idle sessions to summarise.", low=0.1),
     )
+    cohort_timer_s: float = field(
+        default=10.0,
+        metadata=_doc(
+            "How often the worker re-evaluates cohorts whose time-based criteria may have"
+            " flipped (members leave on time without new events).",
+            low=0.1,
+        ),
+    )
     worker_stage2: bool = field(
         default=True,
         metadata=_doc(

@@ -4,7 +4,14 @@ the stream produced.
 Compared, per device (the stream's state key): each event's ``session_id`` and ``person_id``
 as stored in the lake (before the warehouse re-attributes persons through the ledger); the
 identity ledger entries each event made; and each closed session's event count, start and
-end. Each comparison is a ``Check``; stage 2's profiles and cohorts will be more checks.
+end. Each comparison is a ``Check``; stage 2's profiles will be more checks.
+
+Cohorts (``cohorts`` check): every subject's cohort state recomputed from the lake with the
+stream's rules (``pipeline.batch.cohorts``), evaluated at the verify instant, against the
+stream's current members (``cohort_history``'s latest change per stream key). A subject
+whose membership may have flipped within the cohort timer interval plus a minute for the
+sink before the instant (a ``change_points`` instant, or its newest event) is reported as an
+expected ``timing`` difference: the stream may not have evaluated or stored it yet.
 
 Known, legitimate differences are reported but do not fail verify (``--strict`` fails on
 them too):
@@ -30,15 +37,18 @@ from typing import Any
 import duckdb
 import orjson
 
+from pipeline.batch.cohorts import recompute_cohorts
 from pipeline.batch.stage1 import DeviceResult, recompute_device
+from pipeline.cohorts import CohortPlan, CohortState, change_points, cohort_plan, evaluate
+from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import QueryError
 from pipeline.sessions import SessionRules
 from pipeline.settings import Settings
 from pipeline.sqlfiles import load_sql
-from pipeline.timeutil import format_ts, parse_ts
+from pipeline.timeutil import format_ts, parse_ts, utc_now
 from pipeline.warehouse.query import connect_readonly
 
-__all__ = ["Check", "VerifyReport", "verify_connection", "verify_warehouse"]
+__all__ = ["Check", "VerifyReport", "verify_cohorts", "verify_connection", "verify_warehouse"]
 
 EXAMPLES = 5
 _SINK_SLACK = timedelta(minutes=1)
@@ -144,9 +154,14 @@ def verify_warehouse(settings: Settings) -> VerifyReport:
         timedelta(hours=settings.session_max_hours),
     )
     settle = timedelta(seconds=settings.session_timer_s) + _SINK_SLACK
+    definitions = load_definitions(settings.definitions_path)
+    cohort_settle = timedelta(seconds=settings.cohort_timer_s) + _SINK_SLACK
     con = connect_readonly(settings.warehouse_path)
     try:
-        return verify_connection(con, rules, settle)
+        report = verify_connection(con, rules, settle)
+        if definitions.cohorts:
+            verify_cohorts(report, con, definitions, utc_now(), cohort_settle)
+        return report
     except duckdb.Error as exc:
         raise QueryError(f"verify: {str(exc).splitlines()[0]}") from None
     finally:
@@ -309,3 +324,45 @@ def _compare_sessions(
         want = {k: mine[k] for k in got}
         if got != want:
             check.differ("summary", {**example, "stream": got, "batch": want}, why)
+
+
+def verify_cohorts(
+    report: VerifyReport,
+    con: duckdb.DuckDBPyConnection,
+    definitions: Definitions,
+    as_of: datetime,
+    settle: timedelta,
+) -> None:
+    """Add the ``cohorts`` check: batch membership at ``as_of`` against the stream's."""
+    check = report.check("cohorts")
+    plans = {kind: cohort_plan(definitions, kind) for kind in ("person", "account")}
+    states = recompute_cohorts(con, plans["person"], plans["account"])
+    stream = {tuple(row) for row in con.execute(load_sql("verify/cohort_members")).fetchall()}
+    since = as_of - settle
+    for (kind, subject), state in states.items():
+        plan = plans[kind]
+        verdicts = evaluate(state, plan, as_of)
+        why = "timing" if _recently_changed(state, plan, since, as_of) else None
+        for name, verdict in verdicts.items():
+            check.compared += 1
+            theirs = (name, kind, subject) in stream
+            stream.discard((name, kind, subject))
+            if theirs == verdict.member:
+                continue
+            example = {"cohort": name, "subject_kind": kind, "subject_id": subject}
+            example["criterion"] = verdict.criterion
+            check.differ("missing_in_stream" if verdict.member else "extra_in_stream", example, why)
+    defined = {c.name for c in definitions.cohorts}
+    for name, kind, subject in sorted(stream):  # members the batch knows nothing of
+        if name in defined:
+            example = {"cohort": name, "subject_kind": kind, "subject_id": subject}
+            check.differ("extra_in_stream", example, None)
+
+
+def _recently_changed(
+    state: CohortState, plan: CohortPlan, since: datetime, until: datetime
+) -> bool:
+    newest = parse_ts(state.newest)
+    if newest is not None and since < newest <= until:
+        return True
+    return any(since < point <= until for point in change_points(state, plan))

@@ -14,6 +14,7 @@ import faust
 import orjson
 
 from pipeline.accounts import AccountState, account_record, account_updates, fold_account
+from pipeline.cohorts import account_facts, cohort_plan
 from pipeline.deadletter import dead_letter_record
 from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import InvalidEvent
@@ -22,6 +23,7 @@ from pipeline.metrics import WorkerMetrics
 from pipeline.profiles import ProfileState, fold_profile, profile_record
 from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
+from pipeline.stream.cohort_stage import CohortStage
 from pipeline.stream.enrich import decode_raw, process
 from pipeline.timeutil import format_ts, utc_now
 
@@ -227,7 +229,9 @@ def _add_stage2(
     app: faust.App, settings: Settings, send: Sender, definitions: Definitions, enriched: Any
 ) -> None:
     """Stage 2: ``enriched`` (keyed by person_id) → profiles → ``profiles``; and through
-    ``account_updates`` (keyed by account_id) → accounts → ``accounts``.
+    ``account_updates`` (keyed by account_id) → accounts → ``accounts``. Cohorts of persons
+    are evaluated next to the profile fold, cohorts of accounts next to the account fold
+    (fed by ``cohort_fact`` updates), both to ``cohort_changes``.
 
     A replayed record is recognised by the pure fold, which then changes nothing; its
     outputs are sent again all the same, because the crash may have come between saving the
@@ -238,6 +242,15 @@ def _add_stage2(
     accounts_topic = _raw_topic(app, settings.topic("accounts"), settings.partitions)
     profiles = _table(app, "profiles", settings.partitions)  # co-partitioned with enriched
     accounts = _table(app, "accounts", settings.partitions)  # ... with account_updates
+    changes_topic = _raw_topic(app, settings.topic("cohort_changes"), settings.partitions)
+    person_plan = cohort_plan(definitions, "person")
+    account_plan = cohort_plan(definitions, "account")
+    person_cohorts = CohortStage(
+        _table(app, "person_cohorts", settings.partitions), person_plan, changes_topic, send
+    )
+    account_cohorts = CohortStage(
+        _table(app, "account_cohorts", settings.partitions), account_plan, changes_topic, send
+    )
 
     async def stage2_profiles(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
@@ -256,7 +269,11 @@ def _add_stage2(
                 profiles[person] = state.to_json()
             profile = profile_record(state, definitions)
             await send(profiles_topic, person.encode(), orjson.dumps(profile))
-            for update in account_updates(record, profile):
+            await person_cohorts.on_input(person, record, profile, str(record["event_id"]))
+            updates = account_updates(record, profile) + account_facts(
+                record, profile, account_plan
+            )
+            for update in updates:
                 await send(updates_topic, update["account_id"].encode(), orjson.dumps(update))
 
     async def stage2_accounts(stream: faust.StreamT[bytes]) -> None:
@@ -265,11 +282,24 @@ def _add_stage2(
             if update is None or not update.get("account_id"):
                 continue
             key = str(update["account_id"])
+            if update.get("kind") == "cohort_fact":
+                try:
+                    await account_cohorts.on_input(key, update, None, str(update["event_id"]))
+                except (KeyError, ValueError):
+                    continue  # the person stage wrote it; a bad one is skipped, not fatal
+                continue
             saved = accounts.get(key)
             state, changed = fold_account(AccountState.from_json(saved) if saved else None, update)
             if changed:
                 accounts[key] = state.to_json()
-            await send(accounts_topic, key.encode(), orjson.dumps(account_record(state)))
+            record = account_record(state)
+            await send(accounts_topic, key.encode(), orjson.dumps(record))
+            await account_cohorts.on_input(key, None, record, update.get("event_id"))
+
+    async def cohort_timer() -> None:
+        await person_cohorts.tick()
+        await account_cohorts.tick()
 
     app.agent(enriched, name="stage2_profiles")(stage2_profiles)
     app.agent(updates_topic, name="stage2_accounts")(stage2_accounts)
+    app.timer(interval=settings.cohort_timer_s)(cohort_timer)

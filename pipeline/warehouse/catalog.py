@@ -51,6 +51,8 @@ CATALOG_VIEWS = (
     "defined_events",
     "persons",
     "accounts",
+    "cohort_history",
+    "cohort_membership",
 )
 
 

@@ -1,5 +1,5 @@
-"""Columns of the lake's tables: ``events``, ``sessions``, ``identities``, ``profiles``
-and ``accounts``.
+"""Columns of the lake's tables: ``events``, ``sessions``, ``identities``, ``profiles``,
+``accounts`` and ``cohort_changes``.
 
 An enriched record (the JSON on ``autocap.enriched``) maps to one row. ``context``,
 ``properties``, ``traits`` and ``elements`` are nested JSON kept as JSON text so any shape
@@ -17,6 +17,7 @@ import pyarrow as pa
 
 __all__ = [
     "ACCOUNT_SCHEMA",
+    "COHORT_CHANGE_SCHEMA",
     "DEFINED_TAGS_SCHEMA",
     "EVENT_SCHEMA",
     "FUNNEL_TABLE_SCHEMA",
@@ -169,6 +170,21 @@ ACCOUNT_SCHEMA = pa.schema(
     ]
 )
 
+#: One row per cohort enter/exit stage 2 sends (``pipeline.cohorts.advance``); ``detail``
+#: (what each criterion observed) is JSON.
+COHORT_CHANGE_SCHEMA = pa.schema(
+    [
+        pa.field("cohort", pa.string(), nullable=False),
+        pa.field("subject_kind", pa.string(), nullable=False),
+        pa.field("subject_id", pa.string(), nullable=False),
+        pa.field("change", pa.string(), nullable=False),
+        pa.field("at", _TS, nullable=False),
+        pa.field("criterion", pa.string()),
+        pa.field("event_id", pa.string()),
+        pa.field("detail", pa.string()),
+    ]
+)
+
 #: Lake table -> (logical topic it is fed from, Arrow schema).
 TABLES: dict[str, tuple[str, pa.Schema]] = {
     "events": ("enriched", EVENT_SCHEMA),
@@ -176,6 +192,7 @@ TABLES: dict[str, tuple[str, pa.Schema]] = {
     "identities": ("identities", IDENTITY_SCHEMA),
     "profiles": ("profiles", PROFILE_SCHEMA),
     "accounts": ("accounts", ACCOUNT_SCHEMA),
+    "cohort_changes": ("cohort_changes", COHORT_CHANGE_SCHEMA),
 }
 
 #: Published by the materializer: for every event it has looked at, the defined events it
@@ -204,7 +221,7 @@ FUNNEL_TABLE_SCHEMA = pa.schema(
     ]
 )
 
-JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements", "campaign"})
+JSON_COLUMNS = frozenset({"context", "properties", "traits", "elements", "campaign", "detail"})
 
 
 def _json_text(value: Any) -> str | None:

@@ -92,6 +92,7 @@ def test_compaction_merges_small_files_and_every_view_answers_the_same(tmp_path:
         "identities": 0,
         "profiles": 0,
         "accounts": 0,
+        "cohort_changes": 0,
     }
     # The new catalog names the merged file only; inside the grace period the inputs are
     # still on disk for queries that started on the previous catalog...
@@ -105,6 +106,7 @@ def test_compaction_merges_small_files_and_every_view_answers_the_same(tmp_path:
         "identities": 0,
         "profiles": 0,
         "accounts": 0,
+        "cohort_changes": 0,
     }
 
     clock.now += 61

@@ -197,3 +197,12 @@ def test_a_kept_history_file_is_reused(tmp_path: Path) -> None:
     (tmp_path / "history-30d-20261124T0000.jsonl.tmp").write_text("")  # a crashed write
     assert history_path(tmp_path, 30, NOW + timedelta(days=1)) == (path, True)
     assert history_path(tmp_path, 14, NOW) == (tmp_path / "history-14d-20261123T1200.jsonl", False)
+
+
+def test_demo_cohorts_read_defined_events() -> None:
+    definitions = load_definitions(DEMO_DEFINITIONS)
+    defined = {d.name for d in definitions.events}
+    assert {c.of for c in definitions.cohorts} == {"person", "account"}
+    for cohort in definitions.cohorts:
+        for leaf in cohort.where.leaves():
+            assert set(leaf.events) <= defined, (cohort.name, leaf.events)

@@ -32,7 +32,14 @@ def test_group_topics_names_both_groups_and_their_inputs() -> None:
     groups = group_topics(Settings(topic_prefix="p"))
     assert groups["p-stream"] == ("p.raw", "p.identities", "p.enriched", "p.account_updates")
     assert set(groups["p-sink"]) == {
-        *("p.enriched", "p.sessions", "p.identities", "p.profiles", "p.accounts")
+        *(
+            "p.enriched",
+            "p.sessions",
+            "p.identities",
+            "p.profiles",
+            "p.accounts",
+            "p.cohort_changes",
+        )
     }
     stage1_only = group_topics(Settings(topic_prefix="p", worker_stage2=False))
     assert stage1_only["p-stream"] == ("p.raw", "p.identities")
