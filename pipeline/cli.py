@@ -330,6 +330,8 @@ def _cmd_segment(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.segments.cli import run_personas, run_segment
 
     (run_segment if args.command == "segment" else run_personas)(settings, args)
+
+
 def _cmd_cohort(settings: Settings, args: argparse.Namespace) -> None:
     from pipeline.definitions import load_definitions
     from pipeline.output import print_result

@@ -45,6 +45,7 @@ import yaml
 from pipeline.cohort_spec import Cohort, parse_cohorts
 from pipeline.errors import ConfigError, FunnelError
 from pipeline.properties import PropertyDefinition, parse_properties
+from pipeline.segments.compile import cohorts_used
 from pipeline.segments.rules import SegmentRules, parse_rules
 from pipeline.segments.spec import SegmentDefinition, parse_segments
 from pipeline.selectors import Selector, SelectorError, matches, parse_selector
@@ -182,6 +183,14 @@ def load_definitions(path: Path) -> Definitions:
     cohorts = parse_cohorts(data.get("cohorts"), str(path))
     segments = parse_segments(data.get("segments"), str(path))
     rules = parse_rules(data.get("segment_rules"), str(path))
+    declared = {c.name for c in cohorts}
+    for segment in segments:
+        unknown = [c for c in cohorts_used(segment.where) if c not in declared]
+        if unknown:
+            raise ConfigError(
+                f"{path}: segment {segment.name!r} uses cohort {unknown[0]!r}, which `cohorts:`"
+                " does not declare"
+            )
     return Definitions(
         definitions,
         funnels,

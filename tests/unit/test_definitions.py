@@ -60,6 +60,10 @@ def test_missing_file_means_no_definitions(tmp_path: Path) -> None:
         ("events: [{name: A, match: {event: x}}, {name: A, match: {event: y}}]", "twice"),
         ("events: {", "not valid YAML"),
         ("- 1", "expected a mapping"),
+        (
+            "segments: [{name: s, where: {cohort: ghosts}}]",
+            "segment 's' uses cohort 'ghosts', which `cohorts:` does not declare",
+        ),
     ],
 )
 def test_bad_definitions_name_the_problem(tmp_path: Path, text: str, message: str) -> None:

@@ -30,8 +30,11 @@ segments:
     where: {performed: Order Completed, within: 2d}
   - name: champions
     where: {property: rfm_segment, eq: champions}
-  - name: in_a_cohort        # no cohort_membership view yet: skipped, the rest still built
+  - name: in_a_cohort        # nobody in the cohort yet: an empty table
     where: {cohort: power_users}
+cohorts:
+  - name: power_users
+    where: {performed: {event: Order Completed, at_least: 3, within: 30d}}
 segment_rules:
   quality: {conversion_event: Order Completed}
 """
@@ -57,7 +60,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> World:
     for moment in (DAY1 - timedelta(hours=2), DAY1, NOW):  # two runs on day 1, one on day 2
         now[0] = moment
         report = materializer.run_once()
-    assert set(report.segments) == {"recent_buyers", "champions"}
+    assert set(report.segments) == {"recent_buyers", "champions", "in_a_cohort"}
     return world
 
 
@@ -103,7 +106,7 @@ def test_segment_history_answers_as_of_questions(world: World) -> None:
         assert [r[0] for r in current] == day2
         listed = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
         tables = {r[0] for r in listed}
-        assert "segment_in_a_cohort" not in tables and "segment_champions" in tables
+        assert {"segment_in_a_cohort", "segment_champions"} <= tables
     finally:
         con.close()
 
@@ -123,7 +126,7 @@ def test_diff_preview_list_and_show_in_json(
 
     code, out, _ = _cli(capsys, world, "segment", "list", "--format", "json")
     listed = {row["segment"]: row["materialized_size"] for row in orjson.loads(out)}
-    assert listed == {"recent_buyers": len(day2), "champions": 20, "in_a_cohort": None}
+    assert listed == {"recent_buyers": len(day2), "champions": 20, "in_a_cohort": 0}
 
     changed = tmp_path / "changed.yaml"
     changed.write_text(DEFINITIONS.replace("within: 2d", "within: 4d"))

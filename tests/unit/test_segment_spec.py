@@ -112,7 +112,7 @@ def test_values_are_bound_never_part_of_the_sql() -> None:
     query = compile_segment(segment, NOW)
     assert hostile not in query.sql and "DROP" not in query.sql
     # eq, cohort, and performed twice (raw events and defined events)
-    assert sum(1 for v in query.params.values() if v == hostile) == 4
+    assert sum(1 for v in query.params.values() if v == hostile) == 5
     assert [hostile] in query.params.values()
 
 

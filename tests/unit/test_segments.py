@@ -4,6 +4,7 @@ they should, quality verdicts flip, personas find the planted groups."""
 
 from __future__ import annotations
 
+import shutil
 from collections import Counter
 from collections.abc import Iterator
 from math import comb
@@ -18,6 +19,8 @@ from pipeline.segments.personas import find_personas
 from pipeline.segments.quality import check_segments, jaccard, wilson_interval
 from pipeline.segments.rules import SegmentRules, parse_rules
 from pipeline.segments.spec import SegmentDefinition, parse_segments
+from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.schema import COHORT_CHANGE_SCHEMA, records_to_table
 from tests.segments_world import NOW, RFM_GROUPS, World, build_world
 
 
@@ -132,25 +135,34 @@ def test_cohort_membership_conditions(tmp_path: Path) -> None:
             "where": {"all": [{"cohort": "expanding"}, {"property": "tier", "eq": "A"}]},
         }
     )
-    con = duckdb.connect(str(world.warehouse), read_only=True)
-    try:
-        with pytest.raises(
-            SegmentError, match=r"uses cohort 'expanding'.*no cohort_membership view"
-        ):
-            SegmentEngine(con, SegmentRules(), NOW).members(segment)
-    finally:
-        con.close()
-    con = duckdb.connect(str(world.warehouse))  # the cohorts engineer's view, as a table here
-    con.execute(
-        "CREATE TABLE cohort_membership (cohort VARCHAR, subject_kind VARCHAR, subject_id VARCHAR,"
-        " since TIMESTAMP, criterion VARCHAR, event_id VARCHAR)"
-    )
-    con.execute(
-        "INSERT INTO cohort_membership VALUES ('expanding', 'account', 'acct00', now(), 'c', 'e1'),"
-        " ('expanding', 'account', 'acct03', now(), 'c', 'e2'),"
-        " ('expanding', 'person', 'acct04', now(), 'c', 'e3')"  # wrong kind: not counted
-    )
-    con.close()
+    older = tmp_path / "older.duckdb"  # a catalog published before cohorts existed
+    shutil.copy(world.warehouse, older)
+    with duckdb.connect(str(older)) as con:
+        con.execute("DROP VIEW cohort_membership")
+    with (
+        duckdb.connect(str(older), read_only=True) as con,
+        pytest.raises(SegmentError, match=r"uses cohort 'expanding'.*no cohort_membership view"),
+    ):
+        SegmentEngine(con, SegmentRules(), NOW).members(segment)
+    with duckdb.connect(str(world.warehouse), read_only=True) as con:
+        assert SegmentEngine(con, SegmentRules(), NOW).members(segment) == []  # none yet
+    # What the stream's cohort stage writes, through the lake and the published views.
+    changes = [
+        {
+            "cohort": "expanding",
+            "subject_kind": kind,
+            "subject_id": subject,
+            "change": "enter",
+            "at": "2026-03-01T00:00:00.000Z",
+            "criterion": "c",
+            "event_id": f"e{i}",
+        }
+        for i, (kind, subject) in enumerate(
+            [("account", "acct00"), ("account", "acct03"), ("person", "acct04")]  # wrong kind
+        )
+    ]
+    world.lake.write("cohort_changes", records_to_table(changes, COHORT_CHANGE_SCHEMA))
+    publish_catalog(world.warehouse, world.lake)
     con = duckdb.connect(str(world.warehouse), read_only=True)
     try:
         assert SegmentEngine(con, SegmentRules(), NOW).members(segment) == ["acct00"]
