@@ -4,7 +4,8 @@ the stream produced.
 Compared, per device (the stream's state key): each event's ``session_id`` and ``person_id``
 as stored in the lake (before the warehouse re-attributes persons through the ledger); the
 identity ledger entries each event made; and each closed session's event count, start and
-end. Each comparison is a ``Check``; stage 2's profiles and cohorts will be more checks.
+end. Each comparison is a ``Check``; stage 2's profiles and accounts are two more
+(``pipeline.batch.verify_stage2``, when the definitions are given).
 
 Known, legitimate differences are reported but do not fail verify (``--strict`` fails on
 them too):
@@ -31,6 +32,7 @@ import duckdb
 import orjson
 
 from pipeline.batch.stage1 import DeviceResult, recompute_device
+from pipeline.definitions import load_definitions
 from pipeline.errors import QueryError
 from pipeline.sessions import SessionRules
 from pipeline.settings import Settings
@@ -146,7 +148,13 @@ def verify_warehouse(settings: Settings) -> VerifyReport:
     settle = timedelta(seconds=settings.session_timer_s) + _SINK_SLACK
     con = connect_readonly(settings.warehouse_path)
     try:
-        return verify_connection(con, rules, settle)
+        report = verify_connection(con, rules, settle)
+        if settings.worker_stage2:
+            # Imported here: stage 2's verify imports this module's Check and VerifyReport.
+            from pipeline.batch.verify_stage2 import verify_stage2
+
+            verify_stage2(con, report, load_definitions(settings.definitions_path), settle)
+        return report
     except duckdb.Error as exc:
         raise QueryError(f"verify: {str(exc).splitlines()[0]}") from None
     finally:
