@@ -19,6 +19,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from pipeline.batch.stage2 import person_histories
+from pipeline.cluster import running_bootstrap, wait_for_kafka
 from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import BrokerUnavailable, ConfigError, QueryError
 from pipeline.profiles import fold_custom
@@ -90,10 +91,15 @@ def run_backfill_state(settings: Settings, names: list[str] | None) -> SeedSumma
     summary = SeedSummary(uuid.uuid4().hex, [d.name for d in chosen])
     if not chosen:
         return summary
-    try:
-        producer = KafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=20
+    bootstrap = running_bootstrap(settings)
+    if bootstrap is None:
+        raise ConfigError(
+            "AUTOCAP_KAFKA_BOOTSTRAP is not set and no `autocap up` runs on this data dir:"
+            " backfill-state needs the pipeline's Kafka (pass it with --kafka-bootstrap)"
         )
+    wait_for_kafka(bootstrap, settings.kafka_connect_timeout_s)
+    try:
+        producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
     except KafkaError as exc:
         raise BrokerUnavailable(f"backfill-state: cannot reach Kafka ({exc})") from None
     con = connect_readonly(settings.warehouse_path)

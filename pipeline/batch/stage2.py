@@ -93,9 +93,7 @@ class Stage2Result:
     members: dict[str, set[str]] = field(default_factory=dict)
 
 
-def recompute_stage2(
-    con: duckdb.DuckDBPyConnection, definitions: Definitions
-) -> Stage2Result:
+def recompute_stage2(con: duckdb.DuckDBPyConnection, definitions: Definitions) -> Stage2Result:
     """Fold every profile and account from the lake's events (events are dropped once
     folded; the profiles' states stay)."""
     result = Stage2Result()

@@ -28,7 +28,7 @@ import orjson
 
 from pipeline.accounts import account_record
 from pipeline.batch.stage2 import PersonHistory, recompute_stage2
-from pipeline.batch.verify import Check, VerifyReport
+from pipeline.batch.verify import VerifyReport
 from pipeline.definitions import Definitions
 from pipeline.profiles import profile_record
 from pipeline.sqlfiles import load_sql
@@ -58,7 +58,9 @@ def verify_stage2(
 ) -> None:
     """Add the ``profiles`` and ``accounts`` checks to ``report``."""
     batch = recompute_stage2(con, definitions)
-    newest = max((h.last_received for _, h in batch.profiles.values() if h.last_received), default=None)
+    newest = max(
+        (h.last_received for _, h in batch.profiles.values() if h.last_received), default=None
+    )
     recent_since = newest - slack if newest is not None else None
     stream_profiles = _rows(con, "verify/profiles", "person_id")
     check = report.check("profiles")
@@ -105,7 +107,7 @@ def _verify_accounts(
     stream = _rows(con, "verify/accounts", "account_id")
     check = report.check("accounts")
     for account, state in accounts.items():
-        whys = {why_person.get(p) for p in members.get(account, set())} - {None}
+        whys = {w for p in members.get(account, set()) if (w := why_person.get(p))}
         recent = "recent" if "recent" in whys else None
         sources = group_sources.get(account, set())
         order = next(iter(sorted(whys)), None)
@@ -159,9 +161,9 @@ def _plain(value: Any) -> Any:
 
 def _same(a: Any, b: Any) -> bool:
     # Scores decay through floats: the stream and the batch add in different orders.
-    if isinstance(a, float) or isinstance(b, float):
-        if isinstance(a, int | float) and isinstance(b, int | float):
-            return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
+    floats = isinstance(a, float) or isinstance(b, float)
+    if floats and isinstance(a, int | float) and isinstance(b, int | float):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-6)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     return bool(a == b)

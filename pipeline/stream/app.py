@@ -279,7 +279,9 @@ def _add_stage2(
             ProfileState.from_json(saved) if saved else None, seed, definitions
         )
         if outcome.stale:
-            log.warning("seed for %s: stale parts %s (worker runs other definitions)", person, outcome.stale)
+            log.warning(
+                "seed for %s: stale parts %s (worker runs other definitions)", person, outcome.stale
+            )
         if not outcome.exact:
             log.warning("seed for %s: inexact (sink lagged beyond the tail)", person)
         if outcome.applied:
