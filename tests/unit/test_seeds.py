@@ -110,7 +110,9 @@ def test_a_seed_for_another_definition_is_stale(
     stream = fold(None, log, old)  # the worker still runs the old definitions
     state, outcome = apply_profile_seed(stream, seed, old)
     assert "properties.lead_score" in outcome.stale and state.custom == stream.custom
-    (tmp_path / "changed.yaml").write_text(DEFINITIONS_YAML.replace("half_life: 7d", "half_life: 3d"))
+    (tmp_path / "changed.yaml").write_text(
+        DEFINITIONS_YAML.replace("half_life: 7d", "half_life: 3d")
+    )
     changed = load_definitions(tmp_path / "changed.yaml")
     state, outcome = apply_profile_seed(fold(None, log, changed), seed, changed)
     assert outcome.stale == ["properties.lead_score"]
