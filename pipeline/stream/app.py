@@ -283,7 +283,14 @@ def _add_stage2(
                 "seed for %s: stale parts %s (worker runs other definitions)", person, outcome.stale
             )
         if not outcome.exact:
-            log.warning("seed for %s: inexact (sink lagged beyond the tail)", person)
+            log.warning(
+                "seed for %s: inexact: it folded %s lake events, %d re-folded from the tail,"
+                " but the profile folded %d",
+                person,
+                seed.get("events"),
+                outcome.refolded,
+                state.version,
+            )
         if outcome.applied:
             profiles[person] = state.to_json()
             await send_profile(person, state, {})
