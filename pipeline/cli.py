@@ -164,7 +164,9 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--output", choices=("table", "json"), default="table", help="summary as")
 
     verify = sub.add_parser(
-        "verify", parents=[common], help="recompute stage 1 in batch and compare with the stream"
+        "verify",
+        parents=[common],
+        help="recompute stages 1 and 2 in batch and compare with the stream",
     )
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument(
