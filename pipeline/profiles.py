@@ -171,11 +171,16 @@ _COMPACT = ("event_id", "timestamp", "type", "event", "defined_events", "propert
 
 
 def fold_custom(
-    definition: PropertyDefinition, saved: Any, event: Mapping[str, Any], last_seen: str
+    definition: PropertyDefinition,
+    saved: Any,
+    event: Mapping[str, Any],
+    last_seen: str,
+    at: list[Any] | None = None,
 ) -> Any:
     """One custom property's fold state after ``event`` (``last_seen``: the person's latest
-    event time, for rolling windows)."""
-    kind, at = definition.kind, _key(event)
+    event time, for rolling windows; ``at``: the event's ``[time, event_id]`` if the caller
+    has it, parsed once per event rather than once per property)."""
+    kind, at = definition.kind, at or _key(event)
     if kind == "score":
         weight = dict(definition.weights).get(str(event.get("event")), 0.0)
         weight += sum(
@@ -249,7 +254,7 @@ def fold_profile(
     if event.get("account_id") and event["account_id"] not in accounts:
         accounts = sorted([*accounts, str(event["account_id"])])
     custom = {
-        d.name: fold_custom(d, state.custom.get(d.name), event, last_seen)
+        d.name: fold_custom(d, state.custom.get(d.name), event, last_seen, at)
         for d in definitions.properties
         if d.kind != "case"
     }
