@@ -184,7 +184,9 @@ def _parser() -> argparse.ArgumentParser:
     imports.add_argument("--output", choices=("table", "json"), default="table", help="summary as")
 
     verify = sub.add_parser(
-        "verify", parents=[common], help="recompute stage 1 in batch and compare with the stream"
+        "verify",
+        parents=[common],
+        help="recompute stages 1 and 2 in batch and compare with the stream",
     )
     verify.add_argument("--format", choices=("table", "json"), default="table")
     verify.add_argument(
@@ -192,6 +194,16 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also fail on differences explained by events that arrived out of order",
     )
+
+    seed = sub.add_parser(
+        "backfill-state",
+        parents=[common],
+        help="compute custom properties over the lake's history and seed the stream with them",
+    )
+    seed.add_argument(
+        "properties", nargs="*", metavar="PROPERTY", help="properties to seed (default: all)"
+    )
+    seed.add_argument("--format", choices=("table", "json"), default="table")
 
     sub.add_parser("config", parents=[common], help="print the effective settings")
     sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
@@ -390,6 +402,20 @@ def _cmd_verify(settings: Settings, args: argparse.Namespace) -> None:
         raise VerifyMismatch(report.verdict(strict=args.strict))
 
 
+def _cmd_backfill_state(settings: Settings, args: argparse.Namespace) -> None:
+    from pipeline.batch.seed_state import run_backfill_state
+
+    summary = run_backfill_state(settings, args.properties)
+    if args.format == "json":
+        sys.stdout.write(orjson.dumps(summary.to_json()).decode() + "\n")
+        return
+    names = ", ".join(summary.properties) or "none"
+    print(
+        f"seeded {names} for {summary.persons:,} persons from {summary.events:,} lake events"
+        f" (seed {summary.seed_id}); the worker applies them in order with live events"
+    )
+
+
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     from rich.table import Table
 
@@ -444,6 +470,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "status": _cmd_status,
     "import": _cmd_import,
     "verify": _cmd_verify,
+    "backfill-state": _cmd_backfill_state,
     "config": _cmd_config,
     "openapi": _cmd_openapi,
 }

@@ -13,6 +13,11 @@ taken as of the person's last event, so the stream and a recomputation agree; no
 
 A replayed event (at-least-once after a crash) is recognised by its event_id among the last
 ``REMEMBERED`` this person saw and changes nothing.
+
+The profile also keeps its last ``TAIL`` events in a compact form (``tail``) and which
+retroactive seed last set each custom property (``seeds``): a seed computed over the lake
+replaces a property's fold state and the tail re-folds the events the lake did not hold yet
+(``pipeline.seeds``).
 """
 
 from __future__ import annotations
@@ -36,10 +41,21 @@ from pipeline.sessions import session_id_for
 from pipeline.timeutil import format_ts, parse_ts
 from pipeline.useragent import parse_agent
 
-__all__ = ["REMEMBERED", "ProfileState", "country_from_locale", "fold_profile", "profile_record"]
+__all__ = [
+    "REMEMBERED",
+    "TAIL",
+    "ProfileState",
+    "compact_event",
+    "country_from_locale",
+    "fold_custom",
+    "fold_profile",
+    "profile_record",
+]
 
 #: Event ids remembered per person to recognise replays: more than a commit interval's worth.
 REMEMBERED = 256
+#: Compact events kept per person for seeds to re-fold: more than the sink's lag in events.
+TAIL = 32
 #: Timestamps kept per windowed property; older entries beyond it are dropped (documented).
 WINDOW_LIMIT = 10_000
 #: Fields kept from the latest event that carries them.
@@ -61,9 +77,15 @@ class ProfileState:
     latest: dict[str, list[Any]] = field(default_factory=dict)
     traits: dict[str, Any] = field(default_factory=dict)
     accounts: list[str] = field(default_factory=list)
-    #: custom property -> its fold state (see ``_fold_custom``).
+    #: custom property -> its fold state (see ``fold_custom``).
     custom: dict[str, Any] = field(default_factory=dict)
     recent: list[str] = field(default_factory=list)
+    #: The last ``TAIL`` events, as ``compact_event`` keeps them.
+    tail: list[dict[str, Any]] = field(default_factory=list)
+    #: seed part name (``properties.<name>``) -> id of the seed that last set it.
+    seeds: dict[str, str] = field(default_factory=dict)
+    #: Seeds applied: they raise the profile's version (a newer profile) but fold no event.
+    seeded: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The table's value form."""
@@ -134,10 +156,31 @@ def _apply_traits(traits: dict[str, Any], event: Mapping[str, Any]) -> dict[str,
     return traits
 
 
-def _fold_custom(
-    definition: PropertyDefinition, saved: Any, event: Mapping[str, Any], last_seen: str
+def compact_event(event: Mapping[str, Any]) -> dict[str, Any]:
+    """What a custom property's fold can read of an event (no element chain, no ids of
+    other kinds): kept in the profile's tail for re-folding after a seed."""
+    kept = {k: event[k] for k in _COMPACT if event.get(k) is not None}
+    context = event.get("context")
+    if isinstance(context, Mapping):
+        # Field paths may name these; the user agent is parsed into built-ins already.
+        kept["context"] = {k: context[k] for k in ("page", "campaign", "locale") if k in context}
+    return kept
+
+
+_COMPACT = ("event_id", "timestamp", "type", "event", "defined_events", "properties", "traits")
+
+
+def fold_custom(
+    definition: PropertyDefinition,
+    saved: Any,
+    event: Mapping[str, Any],
+    last_seen: str,
+    at: list[Any] | None = None,
 ) -> Any:
-    kind, at = definition.kind, _key(event)
+    """One custom property's fold state after ``event`` (``last_seen``: the person's latest
+    event time, for rolling windows; ``at``: the event's ``[time, event_id]`` if the caller
+    has it, parsed once per event rather than once per property)."""
+    kind, at = definition.kind, at or _key(event)
     if kind == "score":
         weight = dict(definition.weights).get(str(event.get("event")), 0.0)
         weight += sum(
@@ -211,7 +254,7 @@ def fold_profile(
     if event.get("account_id") and event["account_id"] not in accounts:
         accounts = sorted([*accounts, str(event["account_id"])])
     custom = {
-        d.name: _fold_custom(d, state.custom.get(d.name), event, last_seen)
+        d.name: fold_custom(d, state.custom.get(d.name), event, last_seen, at)
         for d in definitions.properties
         if d.kind != "case"
     }
@@ -227,6 +270,9 @@ def fold_profile(
         accounts=accounts,
         custom={k: v for k, v in custom.items() if v is not None},
         recent=[*state.recent, event_id][-REMEMBERED:],
+        tail=[*state.tail, compact_event(event)][-TAIL:],
+        seeds=state.seeds,
+        seeded=state.seeded,
     )
     return new, True
 
@@ -252,7 +298,7 @@ def profile_record(state: ProfileState, definitions: Definitions) -> dict[str, A
     first = state.first_event or [None, None, None, None]
     record: dict[str, Any] = {
         "person_id": state.person_id,
-        "version": state.version,
+        "version": state.version + state.seeded,
         "first_seen": state.first_seen,
         "last_seen": state.last_seen,
         "event_count": state.version,

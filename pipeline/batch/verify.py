@@ -4,7 +4,8 @@ the stream produced.
 Compared, per device (the stream's state key): each event's ``session_id`` and ``person_id``
 as stored in the lake (before the warehouse re-attributes persons through the ledger); the
 identity ledger entries each event made; and each closed session's event count, start and
-end. Each comparison is a ``Check``; stage 2's profiles will be more checks.
+end. Each comparison is a ``Check``; stage 2's profiles and accounts are two more
+(``pipeline.batch.verify_stage2``, when the definitions are given).
 
 Cohorts (``cohorts`` check): every subject's cohort state recomputed from the lake with the
 stream's rules (``pipeline.batch.cohorts``), evaluated at the verify instant, against the
@@ -161,6 +162,11 @@ def verify_warehouse(settings: Settings) -> VerifyReport:
         report = verify_connection(con, rules, settle)
         if definitions.cohorts:
             verify_cohorts(report, con, definitions, utc_now(), cohort_settle)
+        if settings.worker_stage2:
+            # Imported here: stage 2's verify imports this module's Check and VerifyReport.
+            from pipeline.batch.verify_stage2 import verify_stage2
+
+            verify_stage2(con, report, definitions, settle)
         return report
     except duckdb.Error as exc:
         raise QueryError(f"verify: {str(exc).splitlines()[0]}") from None

@@ -7,6 +7,7 @@ acknowledged so one bad record never blocks a partition.
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ from pipeline.errors import InvalidEvent
 from pipeline.identity import DeviceIdentity, count_device, device_key
 from pipeline.metrics import WorkerMetrics
 from pipeline.profiles import ProfileState, fold_profile, profile_record
+from pipeline.seeds import apply_profile_seed, is_seed
 from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
 from pipeline.stream.cohort_stage import CohortStage
@@ -28,6 +30,8 @@ from pipeline.stream.enrich import decode_raw, process
 from pipeline.timeutil import format_ts, utc_now
 
 __all__ = ["Sender", "create_app"]
+
+log = logging.getLogger(__name__)
 
 
 def _raw_topic(app: faust.App, name: str, partitions: int) -> Any:
@@ -252,8 +256,24 @@ def _add_stage2(
         _table(app, "account_cohorts", settings.partitions), account_plan, changes_topic, send
     )
 
+    async def send_profile(
+        person: str, state: ProfileState, record: dict[str, Any]
+    ) -> dict[str, Any]:
+        # ``record``: the event just folded, or {} for a seed (no event: no cohort facts).
+        profile = profile_record(state, definitions)
+        await send(profiles_topic, person.encode(), orjson.dumps(profile))
+        updates = account_updates(record, profile)
+        if record:
+            updates += account_facts(record, profile, account_plan)
+        for update in updates:
+            await send(updates_topic, update["account_id"].encode(), orjson.dumps(update))
+        return profile
+
     async def stage2_profiles(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
+            if is_seed(event.value):
+                await apply_seed(event.value)
+                continue
             record = _decode_object(event.value)
             if record is None or not record.get("person_id") or not record.get("event_id"):
                 continue  # stage 1 wrote it; the sink dead-letters what it cannot store
@@ -267,14 +287,34 @@ def _add_stage2(
                 continue  # no valid timestamp: stage 1 never emits one
             if changed:
                 profiles[person] = state.to_json()
-            profile = profile_record(state, definitions)
-            await send(profiles_topic, person.encode(), orjson.dumps(profile))
+            profile = await send_profile(person, state, record)
             await person_cohorts.on_input(person, record, profile, str(record["event_id"]))
-            updates = account_updates(record, profile) + account_facts(
-                record, profile, account_plan
+
+    async def apply_seed(value: bytes | None) -> None:
+        seed = (_decode_object(value) or {}).get("seed")
+        if not isinstance(seed, dict) or not seed.get("subject") or not seed.get("seed_id"):
+            return
+        person = str(seed["subject"])
+        saved = profiles.get(person)
+        state, outcome = apply_profile_seed(
+            ProfileState.from_json(saved) if saved else None, seed, definitions
+        )
+        if outcome.stale:
+            log.warning(
+                "seed for %s: stale parts %s (worker runs other definitions)", person, outcome.stale
             )
-            for update in updates:
-                await send(updates_topic, update["account_id"].encode(), orjson.dumps(update))
+        if not outcome.exact:
+            log.warning(
+                "seed for %s: inexact: it folded %s lake events, %d re-folded from the tail,"
+                " but the profile folded %d",
+                person,
+                seed.get("events"),
+                outcome.refolded,
+                state.version,
+            )
+        if outcome.applied:
+            profiles[person] = state.to_json()
+            await send_profile(person, state, {})
 
     async def stage2_accounts(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():

@@ -23,6 +23,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from pipeline.deadletter import dead_letter_record
 from pipeline.metrics import SinkMetrics
+from pipeline.seeds import is_seed
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import CatalogPublisher
@@ -151,6 +152,8 @@ class EventSink:
         batch, self._buffer = self._buffer, []
         values: dict[str, list[bytes | None]] = {}
         for rec in batch:
+            if is_seed(rec.value):
+                continue  # stage 2's state seeds share its input topic; not events
             values.setdefault(self.tables[rec.topic][0], []).append(rec.value)
         for table, table_values in values.items():
             data = self._decode(table, table_values)
