@@ -58,8 +58,13 @@ class _Rows:
         return _Rows(self.event[keep], self.entity[keep], self.ts[keep], self.code[keep], value)
 
 
-def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
-    """Read ``spec``'s entries from the catalog behind ``conn``."""
+def fetch_entries(
+    conn: duckdb.DuckDBPyConnection,
+    spec: FunnelSpec,
+    entities: npt.NDArray[np.uint64] | None = None,
+) -> Entries:
+    """Read ``spec``'s entries from the catalog behind ``conn``; with ``entities``, only
+    those of the entities with these hashes (``hash(person)`` or ``hash(account)``)."""
     source, path = spec.breakdown_source
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
     params: dict[str, Any] = {
@@ -68,6 +73,7 @@ def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
         "by": spec.by,
         "breakdown_source": source,
         "breakdown_path": path,
+        "entities": None if entities is None else entities.tolist(),
     }
     exact = params | {"steps": list(spec.steps)}
     try:
