@@ -29,6 +29,7 @@ from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, TABLES
 __all__ = [
     "CATALOG_VIEWS",
     "CatalogPublisher",
+    "catalog_views",
     "publish_catalog",
     "published_lake",
     "published_tables",
@@ -83,6 +84,18 @@ def published_view(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[P
     con.execute(sql)
 
 
+def catalog_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Create every view of the catalog in ``con`` (the published file, or an in-memory
+    connection that reads the lake as it is now without publishing)."""
+    lake_views(con, lake)
+    published = published_lake(lake)
+    published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
+    for table in published_tables(published):
+        published_view(con, table, published.live_files(table))
+    for view in CATALOG_VIEWS:
+        con.execute(render_sql(f"catalog/{view}"))
+
+
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:
     """Build the catalog's views in a temp file and atomically replace ``warehouse_path``.
 
@@ -105,13 +118,7 @@ def _build(warehouse_path: Path, lake: Lake) -> None:
     try:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
-            lake_views(con, lake)
-            published = published_lake(lake)
-            published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
-            for table in published_tables(published):
-                published_view(con, table, published.live_files(table))
-            for view in CATALOG_VIEWS:
-                con.execute(render_sql(f"catalog/{view}"))
+            catalog_views(con, lake)
             con.execute("CHECKPOINT")
         finally:
             con.close()

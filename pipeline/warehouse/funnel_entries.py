@@ -62,9 +62,13 @@ def fetch_entries(
     conn: duckdb.DuckDBPyConnection,
     spec: FunnelSpec,
     entities: npt.NDArray[np.uint64] | None = None,
+    tagged: bool | None = None,
 ) -> Entries:
     """Read ``spec``'s entries from the catalog behind ``conn``; with ``entities``, only
-    those of the entities with these hashes (``hash(person)`` or ``hash(account)``)."""
+    those of the entities with these hashes (``hash(person)`` or ``hash(account)``).
+
+    ``tagged``: whether the materializer's tags may name a step or exclusion (``None``:
+    look; the materializer knows, its tags only carry its definitions' names)."""
     source, path = spec.breakdown_source
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
     params: dict[str, Any] = {
@@ -77,7 +81,7 @@ def fetch_entries(
     }
     exact = params | {"steps": list(spec.steps)}
     try:
-        if _defined_events_match(conn, names):
+        if _defined_events_match(conn, names, tagged):
             rows = _exact_rows(conn, exact | {"event_hashes": None}, spec)
         else:
             table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
@@ -91,13 +95,15 @@ def fetch_entries(
     return Entries(rows.entity, rows.ts, rows.code, rows.breakdown)
 
 
-def _defined_events_match(conn: duckdb.DuckDBPyConnection, names: list[str]) -> bool:
+def _defined_events_match(
+    conn: duckdb.DuckDBPyConnection, names: list[str], tagged: bool | None
+) -> bool:
     def holds(check: str) -> bool:
         return bool(conn.sql(load_sql(check), params={"names": names}).fetchall()[0][0])
 
     # The materializer's tags first (small); then stage 1's: the footer check is nearly
     # free, and the scan runs only when the footers allow a match.
-    if holds("funnel/defined_tagged"):
+    if holds("funnel/defined_tagged") if tagged is None else tagged:
         return True
     return holds("funnel/defined_possible") and holds("funnel/defined_matches")
 

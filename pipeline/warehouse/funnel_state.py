@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -57,18 +58,32 @@ class FunnelState:
         spec: FunnelSpec,
         version: str,
         entities: U64 | None = None,
+        tagged: bool | None = None,
+        shared: dict[object, Any] | None = None,
     ) -> FunnelState:
-        """Compute the rows of every entity (or only of ``entities``) from the catalog."""
-        entries = fetch_entries(conn, spec, entities)
+        """Compute the rows of every entity (or only of ``entities``) from the catalog;
+        ``tagged`` as for ``fetch_entries``. Funnels that differ only in their windows read
+        the same entries: pass one ``shared`` dict to all of them in one refresh."""
+        key = (_inputs(spec), None if entities is None else entities.tobytes(), tagged)
+        shared = {} if shared is None else shared
+        if key not in shared:
+            shared[key] = fetch_entries(conn, spec, entities, tagged)
+        entries = shared[key]
         entity, scan, latest = scan_entities(spec, entries.entity, entries.ts, entries.code)
         return cls(spec, version, entity, scan, latest)
 
-    def refreshed(self, conn: duckdb.DuckDBPyConnection, entities: U64) -> FunnelState:
+    def refreshed(
+        self,
+        conn: duckdb.DuckDBPyConnection,
+        entities: U64,
+        tagged: bool | None = None,
+        shared: dict[object, Any] | None = None,
+    ) -> FunnelState:
         """This state with the rows of ``entities`` recomputed (an entity that no longer
         has a step 1, e.g. merged into another person, loses its row)."""
         if not entities.size:
             return self
-        fresh = FunnelState.build(conn, self.spec, self.version, entities)
+        fresh = FunnelState.build(conn, self.spec, self.version, entities, tagged, shared)
         keep = ~np.isin(self.entity, entities)
         return FunnelState(
             self.spec,
@@ -88,22 +103,36 @@ class FunnelState:
 
 
 def new_file_entities(
-    conn: duckdb.DuckDBPyConnection, spec: FunnelSpec, files: Sequence[Path]
+    conn: duckdb.DuckDBPyConnection,
+    spec: FunnelSpec,
+    files: Sequence[Path],
+    tagged: bool,
+    shared: dict[object, Any] | None = None,
 ) -> U64:
     """Hashes of the (merged) persons with an event in ``files`` that can matter to
     ``spec``: a step or exclusion by name or by stage 1's defined events; any event in
-    strict mode or when the materializer's tags name a step (tags are not in the files)."""
+    strict mode or when the materializer's tags may name a step (``tagged``; tags are not
+    in the files)."""
     if not files:
         return np.zeros(0, dtype=np.uint64)
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
-    ((tagged,),) = conn.sql(load_sql("funnel/defined_tagged"), params={"names": names}).fetchall()
-    params = {
-        "files": [str(f) for f in files],
-        "names": names,
-        "all": spec.mode == "strict" or bool(tagged),
-    }
-    table = conn.sql(load_sql("materialize/new_file_entities"), params=params).to_arrow_table()
-    return np.asarray(table["entity_hash"].to_numpy(), dtype=np.uint64)
+    paths = [str(f) for f in files]
+    everything = spec.mode == "strict" or tagged
+    params = {"files": paths, "names": names, "all": everything}
+    key = ("new", tuple(paths), tuple(names), everything)
+    shared = {} if shared is None else shared
+    if key not in shared:
+        sql = load_sql("materialize/new_file_entities")
+        table = conn.sql(sql, params=params).to_arrow_table()
+        shared[key] = np.asarray(table["entity_hash"].to_numpy(), dtype=np.uint64)
+    hashes: U64 = shared[key]
+    return hashes
+
+
+def _inputs(spec: FunnelSpec) -> tuple[object, ...]:
+    """What ``fetch_entries`` reads for ``spec`` (not the windows)."""
+    names = (*spec.steps, *(e.event for e in spec.exclusions))
+    return (names, spec.mode == "strict", spec.by, spec.breakdown, spec.since, spec.until)
 
 
 def person_merges(conn: duckdb.DuckDBPyConnection) -> npt.NDArray[np.void]:

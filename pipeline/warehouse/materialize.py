@@ -41,6 +41,7 @@ from pipeline.sqlfiles import load_sql, render_sql
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import (
     CatalogPublisher,
+    catalog_views,
     lake_views,
     published_tables,
     published_view,
@@ -102,7 +103,6 @@ class Materializer:
         new = None if full or self._seen is None else sorted(files - self._seen)
         report.events_tagged = self._tag(definitions, full, new)
         report.tag_seconds = time.perf_counter() - started
-        self.publisher.publish()  # the funnels read the new tags through the catalog
         self._funnels(definitions, new, report)
         self._drop_stale_funnels({f.name for f in definitions.funnels})
         self.publisher.publish()
@@ -158,14 +158,20 @@ class Materializer:
     def _funnels(
         self, definitions: Definitions, new: list[Path] | None, report: MaterializeReport
     ) -> None:
-        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+        con = duckdb.connect()  # the catalog's views over the lake and the new tags, unpublished
         try:
+            catalog_views(con, self.lake)
             merges = person_merges(con)
             moved = None if new is None else changed_merges(self._merges, merges)
             states = {}
+            defined = {d.name for d in definitions.events}
+            shared: dict[object, Any] = {}  # entries read once per refresh for all funnels
             for funnel in definitions.funnels:
                 state = self._states.get(funnel.name)
                 version = definitions.events_version
+                # Only this run's definitions name the newest tags.
+                names = {*funnel.spec.steps, *(e.event for e in funnel.spec.exclusions)}
+                tagged = bool(names & defined)
                 if (
                     moved is None
                     or new is None
@@ -174,11 +180,12 @@ class Materializer:
                     or state.version != version
                     or funnel.spec.by == "account"
                 ):
-                    state = FunnelState.build(con, funnel.spec, version)
+                    state = FunnelState.build(con, funnel.spec, version, None, tagged, shared)
                     report.funnels_recomputed[funnel.name] = None
                 else:
-                    entities = np.union1d(new_file_entities(con, funnel.spec, new), moved)
-                    state = state.refreshed(con, entities)
+                    changed = new_file_entities(con, funnel.spec, new, tagged, shared)
+                    entities = np.union1d(changed, moved)
+                    state = state.refreshed(con, entities, tagged, shared)
                     report.funnels_recomputed[funnel.name] = int(entities.size)
                 states[funnel.name] = state
                 report.funnels[funnel.name] = self._funnel(funnel, state)
