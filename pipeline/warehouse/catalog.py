@@ -29,7 +29,7 @@ from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, TABLES
 __all__ = [
     "CATALOG_VIEWS",
     "CatalogPublisher",
-    "catalog_views",
+    "funnel_views",
     "publish_catalog",
     "published_lake",
     "published_tables",
@@ -71,9 +71,11 @@ def published_tables(published: Lake) -> list[str]:
     )
 
 
-def lake_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+def lake_views(
+    con: duckdb.DuckDBPyConnection, lake: Lake, tables: Iterable[str] = tuple(TABLES)
+) -> None:
     """Create ``lake_<table>`` (and ``lake_events_raw``) over each table's live files."""
-    for table in TABLES:
+    for table in tables:
         files = [str(path) for path in lake.live_files(table)]
         con.execute(render_sql(f"lake/{table}", source=files))
 
@@ -84,15 +86,15 @@ def published_view(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[P
     con.execute(sql)
 
 
-def catalog_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
-    """Create every view of the catalog in ``con`` (the published file, or an in-memory
-    connection that reads the lake as it is now without publishing)."""
-    lake_views(con, lake)
+def funnel_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Create in ``con`` only the catalog's views the funnel engine reads, over the lake
+    as it is now: the materializer refreshes its funnel tables from these without
+    publishing (and without binding the views it does not need)."""
+    lake_views(con, lake, ("events", "identities"))
     published = published_lake(lake)
     published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
-    for table in published_tables(published):
-        published_view(con, table, published.live_files(table))
-    for view in CATALOG_VIEWS:
+    published_view(con, "defined_event_tags", published.live_files("defined_event_tags"))
+    for view in ("identities", "person_merges", "person_accounts", "effective_tags"):
         con.execute(render_sql(f"catalog/{view}"))
 
 
@@ -118,7 +120,13 @@ def _build(warehouse_path: Path, lake: Lake) -> None:
     try:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version": _STORAGE_VERSION})
         try:
-            catalog_views(con, lake)
+            lake_views(con, lake)
+            published = published_lake(lake)
+            published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
+            for table in published_tables(published):
+                published_view(con, table, published.live_files(table))
+            for view in CATALOG_VIEWS:
+                con.execute(render_sql(f"catalog/{view}"))
             con.execute("CHECKPOINT")
         finally:
             con.close()

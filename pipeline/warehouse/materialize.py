@@ -41,7 +41,7 @@ from pipeline.sqlfiles import load_sql, render_sql
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import (
     CatalogPublisher,
-    catalog_views,
+    funnel_views,
     lake_views,
     published_tables,
     published_view,
@@ -90,6 +90,7 @@ class Materializer:
     # Incremental state: lake files seen by the last run, its person merges, per funnel.
     _seen: frozenset[Path] | None = field(default=None, init=False, repr=False)
     _merges: Any = field(default=None, init=False, repr=False)
+    _tagged_version: str | None = field(default=None, init=False, repr=False)
     _states: dict[str, FunnelState] = field(default_factory=dict, init=False, repr=False)
 
     def run_once(self, full: bool = False) -> MaterializeReport:
@@ -106,7 +107,7 @@ class Materializer:
         self._funnels(definitions, new, report)
         self._drop_stale_funnels({f.name for f in definitions.funnels})
         self.publisher.publish()
-        self._seen = files
+        self._seen, self._tagged_version = files, definitions.events_version
         report.seconds = time.perf_counter() - started
         return report
 
@@ -114,14 +115,18 @@ class Materializer:
         tags = self.published.live_files(_TAGS)
         con = duckdb.connect()
         try:
-            lake_views(con, self.lake)
             published_view(con, _TAGS, tags)
-            ((version,),) = con.execute(load_sql("materialize/tags_version")).fetchall()
-            current = None if version is None else str(version)
+            if new is not None and self._tagged_version is not None:
+                current: str | None = self._tagged_version  # this process tagged last
+            else:
+                ((version,),) = con.execute(load_sql("materialize/tags_version")).fetchall()
+                current = None if version is None else str(version)
             rebuild = full or (current is not None and current != definitions.events_version)
             if rebuild:  # compare against no tags (the schema file alone): everything is new
                 published_view(con, _TAGS, tags[:1])
-            elif new is not None:  # every older file's events are tagged: look at new ones
+            if rebuild or new is None:
+                lake_views(con, self.lake)
+            else:  # every older file's events are tagged: look at the new ones only
                 schema_file = self.lake.live_files("events")[0]
                 con.execute(render_sql("lake/events", source=[str(p) for p in (schema_file, *new)]))
             untagged = con.sql(
@@ -160,7 +165,7 @@ class Materializer:
     ) -> None:
         con = duckdb.connect()  # the catalog's views over the lake and the new tags, unpublished
         try:
-            catalog_views(con, self.lake)
+            funnel_views(con, self.lake)
             merges = person_merges(con)
             moved = None if new is None else changed_merges(self._merges, merges)
             states = {}
