@@ -20,24 +20,26 @@ joining an account moves events between accounts without a new event file.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.sqlfiles import load_sql
+from pipeline.sqlfiles import load_sql, render_sql
+from pipeline.warehouse.catalog import funnel_views
 from pipeline.warehouse.funnel import StepResult, count_steps, scan_entities
-from pipeline.warehouse.funnel_entries import fetch_entries
+from pipeline.warehouse.funnel_entries import Entries, defined_events_match, fetch_entries
 from pipeline.warehouse.funnel_scan import ScanResult
 from pipeline.warehouse.funnel_spec import FunnelSpec
+from pipeline.warehouse.lake import Lake
 
-__all__ = ["FunnelState", "changed_merges", "new_file_entities", "person_merges"]
+__all__ = ["FunnelState", "Refresh", "changed_merges", "new_file_entities", "person_merges"]
 
 U64 = npt.NDArray[np.uint64]
+Key = tuple[object, ...]
 
 
 @dataclass(frozen=True)
@@ -52,38 +54,14 @@ class FunnelState:
     latest_start: npt.NDArray[np.int64]
 
     @classmethod
-    def build(
-        cls,
-        conn: duckdb.DuckDBPyConnection,
-        spec: FunnelSpec,
-        version: str,
-        entities: U64 | None = None,
-        tagged: bool | None = None,
-        shared: dict[object, Any] | None = None,
-    ) -> FunnelState:
-        """Compute the rows of every entity (or only of ``entities``) from the catalog;
-        ``tagged`` as for ``fetch_entries``. Funnels that differ only in their windows read
-        the same entries: pass one ``shared`` dict to all of them in one refresh."""
-        key = (_inputs(spec), None if entities is None else entities.tobytes(), tagged)
-        shared = {} if shared is None else shared
-        if key not in shared:
-            shared[key] = fetch_entries(conn, spec, entities, tagged)
-        entries = shared[key]
+    def from_entries(cls, spec: FunnelSpec, version: str, entries: Entries) -> FunnelState:
+        """The rows of the entities in ``entries`` (all of each entity's entries)."""
         entity, scan, latest = scan_entities(spec, entries.entity, entries.ts, entries.code)
         return cls(spec, version, entity, scan, latest)
 
-    def refreshed(
-        self,
-        conn: duckdb.DuckDBPyConnection,
-        entities: U64,
-        tagged: bool | None = None,
-        shared: dict[object, Any] | None = None,
-    ) -> FunnelState:
-        """This state with the rows of ``entities`` recomputed (an entity that no longer
-        has a step 1, e.g. merged into another person, loses its row)."""
-        if not entities.size:
-            return self
-        fresh = FunnelState.build(conn, self.spec, self.version, entities, tagged, shared)
+    def replaced(self, entities: U64, fresh: FunnelState) -> FunnelState:
+        """This state with the rows of ``entities`` replaced by ``fresh`` (an entity that no
+        longer has a step 1, e.g. merged into another person, has no row there)."""
         keep = ~np.isin(self.entity, entities)
         return FunnelState(
             self.spec,
@@ -102,12 +80,138 @@ class FunnelState:
         return count_steps(self.spec, self.scan, self.latest_start, as_of)
 
 
+@dataclass
+class Refresh:
+    """One materializer run over the funnels: ``conn`` holds the catalog's funnel views
+    (``funnel_views``) over the whole lake, ``new`` the lake files new since the last run
+    (``None``: build every funnel in full), ``moved`` the entities whose person merges
+    changed. ``cache`` holds, from the last run, the deduplicated entries of the whole lake
+    per funnel input (for inputs simple enough: per person, by name, not strict, no
+    breakdown or range); with it, a refresh reads only the new files, not the lake again.
+    ``next_cache`` is what the next run gets."""
+
+    conn: duckdb.DuckDBPyConnection
+    lake: Lake
+    version: str
+    defined: frozenset[str]  # this run's defined event names: the only ones tags can carry
+    new: list[Path] | None
+    moved: U64 | None
+    cache: dict[Key, Entries]
+    next_cache: dict[Key, Entries] = field(default_factory=dict)
+    _full: dict[Key, Entries] = field(default_factory=dict)
+    _changed: dict[Key, tuple[U64, Entries]] = field(default_factory=dict)
+
+    def state(self, spec: FunnelSpec, old: FunnelState | None) -> tuple[FunnelState, int | None]:
+        """``spec``'s state after this run, and how many entities were recomputed (``None``:
+        all). Funnels with the same inputs (steps, differing windows) share the reading."""
+        names = [*spec.steps, *(e.event for e in spec.exclusions)]
+        tagged = not self.defined.isdisjoint(names)
+        key = (*_inputs(spec), tagged)
+        if (
+            self.new is None
+            or self.moved is None
+            or old is None
+            or old.spec != spec
+            or old.version != self.version
+            or spec.by == "account"
+        ):
+            if key not in self._full:
+                self._full[key] = fetch_entries(self.conn, spec, None, tagged)
+                if _cacheable(spec, tagged) and not defined_events_match(self.conn, names, False):
+                    self.next_cache[key] = self._full[key]
+            return FunnelState.from_entries(spec, self.version, self._full[key]), None
+        if key not in self._changed:
+            self._changed[key] = self._changed_entries(key, spec, names, tagged)
+        entities, fresh = self._changed[key]
+        if not entities.size:
+            return old, 0
+        state = old.replaced(entities, FunnelState.from_entries(spec, self.version, fresh))
+        return state, int(entities.size)
+
+    def _changed_entries(
+        self, key: Key, spec: FunnelSpec, names: list[str], tagged: bool
+    ) -> tuple[U64, Entries]:
+        """The entities to recompute and all of their entries."""
+        assert self.new is not None and self.moved is not None
+        cached = self.cache.get(key)
+        if cached is not None:
+            new_con = duckdb.connect()  # the same views, the events of the new files only
+            try:
+                funnel_views(new_con, self.lake)
+                schema_file = self.lake.live_files("events")[0]
+                source = [str(p) for p in (schema_file, *self.new)]
+                new_con.execute(render_sql("lake/events", source=source))
+                if not defined_events_match(new_con, names, False):
+                    added = fetch_entries(new_con, spec, None, False)
+                    return self._merged(key, spec, cached, added)
+            finally:
+                new_con.close()
+        # No cache (or a defined event now names a step): read the changed entities' events.
+        changed = np.union1d(new_file_entities(self.conn, spec, self.new, tagged), self.moved)
+        return changed, fetch_entries(self.conn, spec, changed, tagged)
+
+    def _merged(
+        self, key: Key, spec: FunnelSpec, cached: Entries, added: Entries
+    ) -> tuple[U64, Entries]:
+        """Cached entries plus the new files' ones. A new copy of a cached event (a replay)
+        and a moved person send their entities back to the lake for exact rows."""
+        assert self.moved is not None
+        dup = np.isin(added.event, cached.event)
+        reread = np.unique(
+            np.concatenate(
+                [
+                    self.moved,
+                    added.entity[dup],
+                    cached.entity[np.isin(cached.event, added.event[dup])],
+                ]
+            )
+        )
+        parts = [
+            _where(cached, ~np.isin(cached.entity, reread)),
+            _where(added, ~np.isin(added.entity, reread)),
+        ]
+        if reread.size:
+            parts.append(fetch_entries(self.conn, spec, reread, False))
+        merged = _concat(parts)
+        self.next_cache[key] = merged
+        changed = np.union1d(added.entity, reread)
+        return changed, _where(merged, np.isin(merged.entity, changed))
+
+
+def _cacheable(spec: FunnelSpec, tagged: bool) -> bool:
+    """Inputs whose entries the materializer keeps: by name, per person, without what
+    the new files alone cannot decide (a range's edge copies, breakdown values)."""
+    return (
+        spec.by == "person"
+        and spec.mode != "strict"  # every event is an entry: too many to keep
+        and not tagged
+        and not spec.breakdown
+        and spec.since is None
+        and spec.until is None
+    )
+
+
+def _where(entries: Entries, keep: npt.NDArray[np.bool_]) -> Entries:
+    return Entries(
+        entries.entity[keep], entries.ts[keep], entries.code[keep], None, entries.event[keep]
+    )
+
+
+def _concat(parts: list[Entries]) -> Entries:
+    return Entries(
+        np.concatenate([p.entity for p in parts]),
+        np.concatenate([p.ts for p in parts]),
+        np.concatenate([p.code for p in parts]),
+        None,
+        np.concatenate([p.event for p in parts]),
+    )
+
+
 def new_file_entities(
     conn: duckdb.DuckDBPyConnection,
     spec: FunnelSpec,
     files: Sequence[Path],
     tagged: bool,
-    shared: dict[object, Any] | None = None,
 ) -> U64:
     """Hashes of the (merged) persons with an event in ``files`` that can matter to
     ``spec``: a step or exclusion by name or by stage 1's defined events; any event in
@@ -119,14 +223,8 @@ def new_file_entities(
     paths = [str(f) for f in files]
     everything = spec.mode == "strict" or tagged
     params = {"files": paths, "names": names, "all": everything}
-    key = ("new", tuple(paths), tuple(names), everything)
-    shared = {} if shared is None else shared
-    if key not in shared:
-        sql = load_sql("materialize/new_file_entities")
-        table = conn.sql(sql, params=params).to_arrow_table()
-        shared[key] = np.asarray(table["entity_hash"].to_numpy(), dtype=np.uint64)
-    hashes: U64 = shared[key]
-    return hashes
+    table = conn.sql(load_sql("materialize/new_file_entities"), params=params).to_arrow_table()
+    return np.asarray(table["entity_hash"].to_numpy(), dtype=np.uint64)
 
 
 def _inputs(spec: FunnelSpec) -> tuple[object, ...]:

@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import numpy as np
 import orjson
 import pyarrow as pa
 
@@ -46,12 +45,7 @@ from pipeline.warehouse.catalog import (
     published_tables,
     published_view,
 )
-from pipeline.warehouse.funnel_state import (
-    FunnelState,
-    changed_merges,
-    new_file_entities,
-    person_merges,
-)
+from pipeline.warehouse.funnel_state import FunnelState, Refresh, changed_merges, person_merges
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, FUNNEL_TABLE_SCHEMA
 
@@ -92,6 +86,7 @@ class Materializer:
     _merges: Any = field(default=None, init=False, repr=False)
     _tagged_version: str | None = field(default=None, init=False, repr=False)
     _states: dict[str, FunnelState] = field(default_factory=dict, init=False, repr=False)
+    _entries: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
 
     def run_once(self, full: bool = False) -> MaterializeReport:
         """Tag new (or, with ``full``, all) events, rebuild the funnels, publish."""
@@ -167,36 +162,24 @@ class Materializer:
         try:
             funnel_views(con, self.lake)
             merges = person_merges(con)
-            moved = None if new is None else changed_merges(self._merges, merges)
+            refresh = Refresh(
+                con,
+                self.lake,
+                definitions.events_version,
+                frozenset(d.name for d in definitions.events),
+                new,
+                None if new is None else changed_merges(self._merges, merges),
+                self._entries,
+            )
             states = {}
-            defined = {d.name for d in definitions.events}
-            shared: dict[object, Any] = {}  # entries read once per refresh for all funnels
             for funnel in definitions.funnels:
-                state = self._states.get(funnel.name)
-                version = definitions.events_version
-                # Only this run's definitions name the newest tags.
-                names = {*funnel.spec.steps, *(e.event for e in funnel.spec.exclusions)}
-                tagged = bool(names & defined)
-                if (
-                    moved is None
-                    or new is None
-                    or state is None
-                    or state.spec != funnel.spec
-                    or state.version != version
-                    or funnel.spec.by == "account"
-                ):
-                    state = FunnelState.build(con, funnel.spec, version, None, tagged, shared)
-                    report.funnels_recomputed[funnel.name] = None
-                else:
-                    changed = new_file_entities(con, funnel.spec, new, tagged, shared)
-                    entities = np.union1d(changed, moved)
-                    state = state.refreshed(con, entities, tagged, shared)
-                    report.funnels_recomputed[funnel.name] = int(entities.size)
+                state, recomputed = refresh.state(funnel.spec, self._states.get(funnel.name))
                 states[funnel.name] = state
+                report.funnels_recomputed[funnel.name] = recomputed
                 report.funnels[funnel.name] = self._funnel(funnel, state)
         finally:
             con.close()
-        self._states, self._merges = states, merges
+        self._states, self._merges, self._entries = states, merges, refresh.next_cache
 
     def _funnel(self, funnel: NamedFunnel, state: FunnelState) -> int:
         as_of = funnel.spec.until or self.clock()

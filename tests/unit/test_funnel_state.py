@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
@@ -161,13 +162,19 @@ def test_incremental_refreshes_equal_full_builds(world: tuple[Lake, Path, Materi
     lake.write("events", records_to_table(events.make(20, hours=3)))
     recomputed = refresh()
     assert all(n is not None and n < PERSONS for n in recomputed.values()), recomputed
-    # A replay: copies of old events received later (deduplicated by event_id).
-    copies = pq.read_table(lake.data_files("events")[0]).slice(0, 25)
-    later = pa.array([NOW] * copies.num_rows, EVENT_SCHEMA.field("received_at").type)
-    lake.write(
-        "events",
-        copies.set_column(copies.schema.get_field_index("received_at"), "received_at", later),
-    )
+    # Copies of old events: a replay (received later: the old copies count) and a client
+    # retry received earlier with another clock skew (this copy counts, 20 minutes later).
+    copies = pq.read_table(lake.data_files("events")[0]).slice(0, 60)
+    received = copies.schema.get_field_index("received_at")
+    replay = copies.slice(0, 30)
+    later = pa.array([NOW] * replay.num_rows, EVENT_SCHEMA.field("received_at").type)
+    lake.write("events", replay.set_column(received, "received_at", later))
+    retry = copies.slice(30)
+    shifted = pc.add(retry.column("timestamp"), pa.scalar(timedelta(minutes=20)))
+    earlier = pc.subtract(retry.column("received_at"), pa.scalar(timedelta(hours=1)))
+    retry = retry.set_column(received, "received_at", earlier)
+    retry = retry.set_column(retry.schema.get_field_index("timestamp"), "timestamp", shifted)
+    lake.write("events", retry)
     refresh()
     # Identity merges: u3's events now belong to u4, u5's to u1 (and so to u2).
     lake.write("identities", _link(2, "u3", "u4"))
