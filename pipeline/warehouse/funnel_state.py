@@ -134,6 +134,10 @@ class Refresh:
         """The entities to recompute and all of their entries."""
         assert self.new is not None and self.moved is not None
         cached = self.cache.get(key)
+        if not self.new and not self.moved.size:  # nothing changed (most runs when idle)
+            if cached is not None:
+                self.next_cache[key] = cached
+            return self.moved, _concat([])
         if cached is not None:
             new_con = duckdb.connect()  # the same views, the events of the new files only
             try:
@@ -209,11 +213,11 @@ def _where(entries: Entries, keep: npt.NDArray[np.bool_]) -> Entries:
 
 def _concat(parts: list[Entries]) -> Entries:
     return Entries(
-        np.concatenate([p.entity for p in parts]),
-        np.concatenate([p.ts for p in parts]),
-        np.concatenate([p.code for p in parts]),
+        np.concatenate([np.zeros(0, dtype=np.uint64), *(p.entity for p in parts)]),
+        np.concatenate([np.zeros(0, dtype=np.int64), *(p.ts for p in parts)]),
+        np.concatenate([np.zeros(0, dtype=np.int8), *(p.code for p in parts)]),
         None,
-        np.concatenate([p.event for p in parts]),
+        np.concatenate([np.zeros(0, dtype=np.uint64), *(p.event for p in parts)]),
     )
 
 
