@@ -3,13 +3,16 @@
 The issue's bar: after 1% new events, a refresh costs well under 10% of a full build. On a
 seeded lake (``bench/warehouse/generate.py``), with a ``definitions.yaml`` of defined
 events and funnels, each run times a full build (every event tagged, every funnel), then
-adds 1% new events as one new lake file and times the incremental refresh; the report is
-the medians and the ratio. Exit 0 when the ratio of medians is under ``--target``.
+``--refreshes`` times adds 1% new events as one new lake file and times the incremental
+refresh; the report is the medians and the ratio. Wall time decides (exit 0 when the ratio
+of medians is under ``--target``); CPU time of the process (all threads) is shown beside
+it, as it depends less on what else runs on the machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -47,15 +50,22 @@ funnels:
 """
 
 
-def _add_new_events(lake: Lake, share: float) -> int:
-    """A new file with ``share`` of the lake's events again, under new event ids."""
+def _cpu() -> float:
+    """CPU seconds of this process, every thread (DuckDB's too)."""
+    times = os.times()
+    return times.user + times.system
+
+
+def _add_new_events(lake: Lake, share: float, batch: int = 1) -> int:
+    """A new file with ``share`` of the lake's events again, under new event ids: copies of
+    the oldest events, so they arrive late, for people who already have history."""
     first = lake.data_files("events")[0]
     table = pq.read_table(first)
     n = max(
         1, int(sum(pq.ParquetFile(p).metadata.num_rows for p in lake.data_files("events")) * share)
     )
-    sample = table.slice(0, n)
-    new_ids = pc.binary_join_element_wise("new-", sample.column("event_id"), "")
+    sample = table.slice((batch - 1) * n, n)
+    new_ids = pc.binary_join_element_wise(f"new{batch}-", sample.column("event_id"), "")
     sample = sample.set_column(0, "event_id", pa.array(new_ids, pa.string()))
     lake.write("events", sample)
     return n
@@ -69,8 +79,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--share", type=float, default=0.01, help="new events, as a share")
     parser.add_argument("--target", type=float, default=0.10, help="max incremental / full")
+    parser.add_argument("--refreshes", type=int, default=3, help="incremental refreshes per run")
     args = parser.parse_args()
-    fulls, increments, tag_ratios = [], [], []
+    fulls, increments, tag_ratios, cpu_ratios = [], [], [], []
     for run in range(1, args.runs + 1):
         with tempfile.TemporaryDirectory() as tmp:
             root = Path(tmp)
@@ -84,29 +95,35 @@ def main() -> int:
                 warehouse,
                 lambda root=root: load_definitions(root / "definitions.yaml"),
             )
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), _cpu()
             full = materializer.run_once(full=True)
             fulls.append(time.perf_counter() - t0)
-            added = _add_new_events(lake, args.share)
-            t0 = time.perf_counter()
-            incremental = materializer.run_once()
-            increments.append(time.perf_counter() - t0)
-            assert incremental.events_tagged == added, (incremental.events_tagged, added)
-            tag_ratios.append(incremental.tag_seconds / full.tag_seconds)
-            print(
-                f"run {run}: full {fulls[-1]:.2f} s ({full.events_tagged:,} events tagged,"
-                f" {len(full.funnels)} funnels), incremental {increments[-1]:.2f} s"
-                f" ({incremental.events_tagged:,} new events), ratio"
-                f" {increments[-1] / fulls[-1]:.3f} (tagging alone {tag_ratios[-1]:.3f})",
-                flush=True,
-            )
+            full_cpu = _cpu() - c0
+            for refresh in range(1, args.refreshes + 1):
+                added = _add_new_events(lake, args.share, refresh)
+                t0, c0 = time.perf_counter(), _cpu()
+                incremental = materializer.run_once()
+                increments.append(time.perf_counter() - t0)
+                cpu_ratios.append((_cpu() - c0) / full_cpu)
+                assert incremental.events_tagged == added, (incremental.events_tagged, added)
+                recomputed = incremental.funnels_recomputed
+                assert None not in recomputed.values(), recomputed  # no funnel rebuilt in full
+                tag_ratios.append(incremental.tag_seconds / full.tag_seconds)
+                print(
+                    f"run {run}.{refresh}: full {fulls[-1]:.2f} s ({full.events_tagged:,} events"
+                    f" tagged, {len(full.funnels)} funnels), incremental {increments[-1]:.2f} s"
+                    f" ({incremental.events_tagged:,} new events, people recomputed per funnel:"
+                    f" {sorted(recomputed.values())}), ratio {increments[-1] / fulls[-1]:.3f}"
+                    f" (CPU {cpu_ratios[-1]:.3f}; tagging alone {tag_ratios[-1]:.3f})",
+                    flush=True,
+                )
     ratio = statistics.median(increments) / statistics.median(fulls)
     verdict = "PASS" if ratio < args.target else "FAIL"
     print(
         f"median: full {statistics.median(fulls):.2f} s, incremental"
         f" {statistics.median(increments):.2f} s, ratio {ratio:.3f}"
-        f" (target < {args.target:.2f}): {verdict}; tagging alone"
-        f" {statistics.median(tag_ratios):.3f} (funnels are recomputed in full every refresh)"
+        f" (target < {args.target:.2f}): {verdict}; CPU ratio"
+        f" {statistics.median(cpu_ratios):.3f}; tagging alone {statistics.median(tag_ratios):.3f}"
     )
     return 0 if verdict == "PASS" else 1
 

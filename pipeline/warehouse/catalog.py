@@ -29,6 +29,7 @@ from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, TABLES
 __all__ = [
     "CATALOG_VIEWS",
     "CatalogPublisher",
+    "funnel_views",
     "publish_catalog",
     "published_lake",
     "published_tables",
@@ -72,9 +73,11 @@ def published_tables(published: Lake) -> list[str]:
     )
 
 
-def lake_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+def lake_views(
+    con: duckdb.DuckDBPyConnection, lake: Lake, tables: Iterable[str] = tuple(TABLES)
+) -> None:
     """Create ``lake_<table>`` (and ``lake_events_raw``) over each table's live files."""
-    for table in TABLES:
+    for table in tables:
         files = [str(path) for path in lake.live_files(table)]
         con.execute(render_sql(f"lake/{table}", source=files))
 
@@ -83,6 +86,18 @@ def published_view(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[P
     """Create the view named ``table`` over the given files of a published table."""
     sql = render_sql("published/table", identifiers={"name": table}, source=map(str, files))
     con.execute(sql)
+
+
+def funnel_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """Create in ``con`` only the catalog's views the funnel engine reads, over the lake
+    as it is now: the materializer refreshes its funnel tables from these without
+    publishing (and without binding the views it does not need)."""
+    lake_views(con, lake, ("events", "identities"))
+    published = published_lake(lake)
+    published.ensure_table("defined_event_tags", DEFINED_TAGS_SCHEMA)
+    published_view(con, "defined_event_tags", published.live_files("defined_event_tags"))
+    for view in ("identities", "person_merges", "person_accounts", "effective_tags"):
+        con.execute(render_sql(f"catalog/{view}"))
 
 
 def publish_catalog(warehouse_path: Path, lake: Lake) -> Path:

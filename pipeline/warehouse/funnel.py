@@ -30,7 +30,14 @@ from pipeline.warehouse.funnel_entries import fetch_entries
 from pipeline.warehouse.funnel_scan import NONE, ScanResult, ordered_scan, unordered_scan
 from pipeline.warehouse.funnel_spec import FunnelSpec
 
-__all__ = ["FunnelResult", "GroupResult", "StepResult", "run_funnel"]
+__all__ = [
+    "FunnelResult",
+    "GroupResult",
+    "StepResult",
+    "count_steps",
+    "run_funnel",
+    "scan_entities",
+]
 
 _DAY_MS = 86_400_000
 _MAX_MIXED_RUNS = 1_000  # beyond this many top-bit collisions, one argsort is cheaper
@@ -170,7 +177,23 @@ def _funnel(
     as_of_ms: int,
 ) -> dict[int, _Counted]:
     """Count the funnel per value, one group per entity (and step-1 value)."""
-    group, rel, code, n_groups, group_value, base = _group_entries(entity, ts, code, value)
+    scan, latest, base, group_value = _scan_groups(spec, entity, ts, code, value)
+    return _tally(spec, scan, latest, as_of_ms - base, group_value)
+
+
+def _scan_groups(
+    spec: FunnelSpec,
+    entity: npt.NDArray[np.uint64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64] | None,
+    with_entity: bool = False,
+) -> tuple[ScanResult, npt.NDArray[np.int64], int, Any]:
+    """The scan per group, each group's latest attempt start (times relative to the
+    returned base) and each group's value (its entity hash with ``with_entity``)."""
+    group, rel, code, n_groups, group_value, base = _group_entries(
+        entity, ts, code, value, with_entity
+    )
     scan = _scan(spec, group, rel, code, n_groups)
     # The latest attempt start per group (any step in unordered mode) decides in flight.
     starts = code >= 1 if spec.mode == "unordered" else code == 1
@@ -179,7 +202,35 @@ def _funnel(
     if at.size:  # entries are sorted by time within a group: the last start is the latest
         last = at[np.concatenate((group[at][1:] != group[at][:-1], [True]))]
         latest[group[last]] = rel[last]
-    return _tally(spec, scan, latest, as_of_ms - base, group_value)
+    return scan, latest, base, group_value
+
+
+def scan_entities(
+    spec: FunnelSpec,
+    entity: npt.NDArray[np.uint64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+) -> tuple[npt.NDArray[np.uint64], ScanResult, npt.NDArray[np.int64]]:
+    """Per entity with a step 1: its hash, its scan result and its latest attempt start,
+    times in absolute ms (the materializer keeps these per person between refreshes)."""
+    scan, latest, base, group_entity = _scan_groups(spec, entity, ts, code, None, True)
+    absolute = ScanResult(
+        scan.level,
+        np.where(scan.reached_at == NONE, NONE, scan.reached_at + base),
+        np.where(scan.started_at == NONE, NONE, scan.started_at + base),
+    )
+    return group_entity, absolute, latest + base
+
+
+def count_steps(
+    spec: FunnelSpec, scan: ScanResult, latest_start: npt.NDArray[np.int64], as_of: datetime
+) -> list[StepResult]:
+    """The funnel's steps from per-entity results in absolute ms (``scan_entities``)."""
+    if not scan.level.size:
+        return _empty(spec).steps
+    as_of_ms = int(as_of.timestamp() * 1000)
+    groups = np.zeros(scan.level.size, dtype=np.int64)
+    return _tally(spec, scan, latest_start, as_of_ms, groups)[0].steps
 
 
 def _by_value(
@@ -203,6 +254,7 @@ def _group_entries(
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64] | None,
+    with_entity: bool = False,
 ) -> _Grouped:
     """Groups are entities (without ``value``) or (entity, step-1 value) pairs, where
     entries other than step 1 are copied into every group of their entity; entities
@@ -210,8 +262,8 @@ def _group_entries(
     sorted by (group, time since ``base``, code ascending), the group count, each group's
     value and ``base``."""
     if value is None:
-        group, ts, code, n_groups = _by_entity(entity, ts, code)
-        group_value = np.zeros(n_groups, dtype=np.int64)
+        group, ts, code, n_groups, group_entity = _by_entity(entity, ts, code, with_entity)
+        group_value = group_entity if with_entity else np.zeros(n_groups, dtype=np.int64)
     else:
         order, number = _hash_order(entity)
         group, ts, code, n_groups, group_value = _by_entity_and_value(
@@ -239,9 +291,13 @@ def _group_entries(
 
 
 def _by_entity(
-    entity: npt.NDArray[np.uint64], ts: npt.NDArray[np.int64], code: npt.NDArray[np.int8]
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int]:
-    """One group per entity (hash) with a step 1, numbered densely; others drop out."""
+    entity: npt.NDArray[np.uint64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    with_entity: bool = False,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int, Any]:
+    """One group per entity (hash) with a step 1, numbered densely; others drop out.
+    With ``with_entity``, also each group's entity hash (else ``None``)."""
     order, number = _hash_order(entity)
     ts, code = ts[order], code[order]
     # ``number`` is sorted, so these scatters and gathers walk memory in order.
@@ -249,7 +305,13 @@ def _by_entity(
     has_first[number[code == 1]] = True
     keep = has_first[number]
     renumber = np.cumsum(has_first, dtype=np.int64) - 1
-    return renumber[number[keep]], ts[keep], code[keep], int(has_first.sum())
+    group = renumber[number[keep]]
+    n_groups = int(has_first.sum())
+    group_entity = None
+    if with_entity:
+        group_entity = np.zeros(n_groups, dtype=np.uint64)
+        group_entity[group] = entity[order[keep]]
+    return group, ts[keep], code[keep], n_groups, group_entity
 
 
 def _hash_order(

@@ -28,7 +28,7 @@ from pipeline.errors import FunnelError
 from pipeline.sqlfiles import load_sql
 from pipeline.warehouse.funnel_spec import FunnelSpec
 
-__all__ = ["Entries", "fetch_entries"]
+__all__ = ["Entries", "defined_events_match", "fetch_entries"]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads a code over a hash's bits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -36,13 +36,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True)
 class Entries:
-    """One entry per (event, funnel code): entity hashes, ms times, codes, and the
-    breakdown value of step-1 entries (``None`` without a breakdown)."""
+    """One entry per (event, funnel code): entity hashes, ms times, codes, the breakdown
+    value of step-1 entries (``None`` without a breakdown) and event_id hashes."""
 
     entity: npt.NDArray[np.uint64]
     ts: npt.NDArray[np.int64]
     code: npt.NDArray[np.int8]
     breakdown: pa.Array | None
+    event: npt.NDArray[np.uint64]
 
 
 @dataclass(frozen=True)
@@ -58,8 +59,17 @@ class _Rows:
         return _Rows(self.event[keep], self.entity[keep], self.ts[keep], self.code[keep], value)
 
 
-def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
-    """Read ``spec``'s entries from the catalog behind ``conn``."""
+def fetch_entries(
+    conn: duckdb.DuckDBPyConnection,
+    spec: FunnelSpec,
+    entities: npt.NDArray[np.uint64] | None = None,
+    tagged: bool | None = None,
+) -> Entries:
+    """Read ``spec``'s entries from the catalog behind ``conn``; with ``entities``, only
+    those of the entities with these hashes (``hash(person)`` or ``hash(account)``).
+
+    ``tagged``: whether the materializer's tags may name a step or exclusion (``None``:
+    look; the materializer knows, its tags only carry its definitions' names)."""
     source, path = spec.breakdown_source
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
     params: dict[str, Any] = {
@@ -68,10 +78,11 @@ def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
         "by": spec.by,
         "breakdown_source": source,
         "breakdown_path": path,
+        "entities": None if entities is None else entities.tolist(),
     }
     exact = params | {"steps": list(spec.steps)}
     try:
-        if _defined_events_match(conn, names):
+        if defined_events_match(conn, names, tagged):
             rows = _exact_rows(conn, exact | {"event_hashes": None}, spec)
         else:
             table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
@@ -82,16 +93,22 @@ def fetch_entries(conn: duckdb.DuckDBPyConnection, spec: FunnelSpec) -> Entries:
             "with this autocap version (`autocap up` or `autocap sink` does)"
         ) from None
     rows = _in_range(rows, spec.since, spec.until)
-    return Entries(rows.entity, rows.ts, rows.code, rows.breakdown)
+    return Entries(rows.entity, rows.ts, rows.code, rows.breakdown, rows.event)
 
 
-def _defined_events_match(conn: duckdb.DuckDBPyConnection, names: list[str]) -> bool:
+def defined_events_match(
+    conn: duckdb.DuckDBPyConnection, names: list[str], tagged: bool | None = None
+) -> bool:
+    """Whether a funnel of ``names`` must take the exact path: some event's defined events
+    (stage 1's, or the materializer's tags; ``tagged`` as for ``fetch_entries``) may name
+    one of them."""
+
     def holds(check: str) -> bool:
         return bool(conn.sql(load_sql(check), params={"names": names}).fetchall()[0][0])
 
     # The materializer's tags first (small); then stage 1's: the footer check is nearly
     # free, and the scan runs only when the footers allow a match.
-    if holds("funnel/defined_tagged"):
+    if holds("funnel/defined_tagged") if tagged is None else tagged:
         return True
     return holds("funnel/defined_possible") and holds("funnel/defined_matches")
 

@@ -6,9 +6,17 @@ analysts next to the lake's views.
   changed later applies to all history. Incremental: a run tags only events not yet
   tagged under the current definitions version; a definitions change (or ``--full``)
   re-tags everything.
-- ``funnel_<name>``: each funnel in ``definitions.yaml``, one row per step, recomputed
-  every run by the funnel engine (it reads only the step events).
-- ``segment_<name>`` and ``segment_history``: see ``pipeline.segments.materialize``.
+- ``funnel_<name>``: each funnel in ``definitions.yaml``, one row per step. The first run
+  (and ``--full``, a definitions change, a changed funnel) computes every person's funnel
+  row (``funnel_state``); later runs recompute only the people with events in lake files
+  new since the last run or whose identity merges changed, and re-sum.
+- ``segment_<name>`` and ``segment_history``: see ``pipeline.segments.materialize``
+  (recomputed in full every run).
+
+Tags and funnels are incremental by lake file: the files listed at the start of the last run
+are known (held in memory; a restarted materializer starts with a full pass). Files only
+appear whole, and compaction writes its merged events to new files, so a file not seen before
+holds every event that can have changed.
 
 Published tables live in ``<data_dir>/published/<table>/`` as lake files (atomic, fsynced)
 and reach analysts through the catalog, which names their live files.
@@ -31,14 +39,16 @@ import pyarrow as pa
 
 from pipeline.definitions import Definitions, NamedFunnel
 from pipeline.segments.materialize import SegmentMaterializer
-from pipeline.sqlfiles import load_sql
+from pipeline.sqlfiles import load_sql, render_sql
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import (
     CatalogPublisher,
+    funnel_views,
     lake_views,
     published_tables,
     published_view,
 )
+from pipeline.warehouse.funnel_state import FunnelState, Refresh, changed_merges, person_merges
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, FUNNEL_TABLE_SCHEMA
 
@@ -61,6 +71,7 @@ class MaterializeReport:
     seconds: float = 0.0
     tag_seconds: float = 0.0  # of which tagging events (incremental)
     segments: dict[str, int] = field(default_factory=dict)  # name -> members
+    funnels_recomputed: dict[str, int | None] = field(default_factory=dict)  # None: all
 
 
 @dataclass
@@ -74,6 +85,12 @@ class Materializer:
     definitions: Callable[[], Definitions]
     grace_s: float = 120.0  # replaced files stay readable this long (as in compaction)
     clock: Callable[[], datetime] = utc_now
+    # Incremental state: lake files seen by the last run, its person merges, per funnel.
+    _seen: frozenset[Path] | None = field(default=None, init=False, repr=False)
+    _merges: Any = field(default=None, init=False, repr=False)
+    _tagged_version: str | None = field(default=None, init=False, repr=False)
+    _states: dict[str, FunnelState] = field(default_factory=dict, init=False, repr=False)
+    _entries: dict[Any, Any] = field(default_factory=dict, init=False, repr=False)
 
     def run_once(self, full: bool = False) -> MaterializeReport:
         """Tag new (or, with ``full``, all) events, rebuild the funnels, publish."""
@@ -82,30 +99,38 @@ class Materializer:
         self._delete_expired()
         self.published.ensure_table(_TAGS, DEFINED_TAGS_SCHEMA)
         report = MaterializeReport(full=full)
-        report.events_tagged = self._tag(definitions, full)
+        files = frozenset(self.lake.live_files("events")[1:])  # not the schema file
+        new = None if full or self._seen is None else sorted(files - self._seen)
+        report.events_tagged = self._tag(definitions, full, new)
         report.tag_seconds = time.perf_counter() - started
-        self.publisher.publish()  # the funnels read the new tags through the catalog
-        for funnel in definitions.funnels:
-            report.funnels[funnel.name] = self._funnel(funnel)
+        self._funnels(definitions, new, report)
         self._drop_stale_funnels({f.name for f in definitions.funnels})
         report.segments = SegmentMaterializer(self.published, self.warehouse_path, self.clock).run(
             definitions
         )
         self.publisher.publish()
+        self._seen, self._tagged_version = files, definitions.events_version
         report.seconds = time.perf_counter() - started
         return report
 
-    def _tag(self, definitions: Definitions, full: bool) -> int:
+    def _tag(self, definitions: Definitions, full: bool, new: list[Path] | None) -> int:
         tags = self.published.live_files(_TAGS)
         con = duckdb.connect()
         try:
-            lake_views(con, self.lake)
             published_view(con, _TAGS, tags)
-            ((version,),) = con.execute(load_sql("materialize/tags_version")).fetchall()
-            current = None if version is None else str(version)
+            if new is not None and self._tagged_version is not None:
+                current: str | None = self._tagged_version  # this process tagged last
+            else:
+                ((version,),) = con.execute(load_sql("materialize/tags_version")).fetchall()
+                current = None if version is None else str(version)
             rebuild = full or (current is not None and current != definitions.events_version)
             if rebuild:  # compare against no tags (the schema file alone): everything is new
                 published_view(con, _TAGS, tags[:1])
+            if rebuild or new is None:
+                lake_views(con, self.lake)
+            else:  # every older file's events are tagged: look at the new ones only
+                schema_file = self.lake.live_files("events")[0]
+                con.execute(render_sql("lake/events", source=[str(p) for p in (schema_file, *new)]))
             untagged = con.sql(
                 load_sql("materialize/untagged_events"),
                 params={"version": definitions.events_version},
@@ -137,14 +162,35 @@ class Materializer:
         self.published.write(_TAGS, merged.select(schema.names).cast(schema))
         self.published.retire(_TAGS, live[1:], time.time())  # all but the schema file
 
-    def _funnel(self, funnel: NamedFunnel) -> int:
-        from pipeline.warehouse.funnel import run_funnel
-
-        con = duckdb.connect(str(self.warehouse_path), read_only=True)
+    def _funnels(
+        self, definitions: Definitions, new: list[Path] | None, report: MaterializeReport
+    ) -> None:
+        con = duckdb.connect()  # the catalog's views over the lake and the new tags, unpublished
         try:
-            result = run_funnel(con, funnel.spec, now=self.clock())
+            funnel_views(con, self.lake)
+            merges = person_merges(con)
+            refresh = Refresh(
+                con,
+                self.lake,
+                definitions.events_version,
+                frozenset(d.name for d in definitions.events),
+                new,
+                None if new is None else changed_merges(self._merges, merges),
+                self._entries,
+            )
+            states = {}
+            for funnel in definitions.funnels:
+                state, recomputed = refresh.state(funnel.spec, self._states.get(funnel.name))
+                states[funnel.name] = state
+                report.funnels_recomputed[funnel.name] = recomputed
+                report.funnels[funnel.name] = self._funnel(funnel, state)
         finally:
             con.close()
+        self._states, self._merges, self._entries = states, merges, refresh.next_cache
+
+    def _funnel(self, funnel: NamedFunnel, state: FunnelState) -> int:
+        as_of = funnel.spec.until or self.clock()
+        steps = state.steps(as_of)
         rows = [
             {
                 "step_index": i + 1,
@@ -155,16 +201,16 @@ class Materializer:
                 "dropped": step.dropped,
                 "in_flight": step.in_flight,
                 "median_time_to_convert_s": step.median_time_to_convert_s,
-                "as_of": result.as_of,
+                "as_of": as_of,
             }
-            for i, step in enumerate(result.steps)
+            for i, step in enumerate(steps)
         ]
         table = f"funnel_{funnel.name}"
         self.published.ensure_table(table, FUNNEL_TABLE_SCHEMA)
         old = self.published.data_files(table)
         self.published.write(table, pa.Table.from_pylist(rows, schema=FUNNEL_TABLE_SCHEMA))
         self.published.retire(table, old, time.time())
-        return result.steps[0].count if result.steps else 0
+        return steps[0].count if steps else 0
 
     def _drop_stale_funnels(self, names: set[str]) -> None:
         for table in published_tables(self.published):

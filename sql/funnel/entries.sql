@@ -8,8 +8,9 @@
 -- Reads only event, person_id, timestamp and event_id (the breakdown column if any).
 -- Parameters: $names (the steps, then the exclusions; VARCHAR[]), $strict (BOOLEAN), $by
 -- ('person' | 'account'),
--- $breakdown_source ('' | 'properties' | 'context' | 'traits' | a column name) and
--- $breakdown_path (a JSON path such as '$.plan').
+-- $breakdown_source ('' | 'properties' | 'context' | 'traits' | a column name),
+-- $breakdown_path (a JSON path such as '$.plan') and $entities (UBIGINT[] of entity
+-- hashes to keep, or NULL for all).
 WITH copies AS (
     SELECT event_id, person_id, timestamp, event, properties, context, traits, type,
         account_id, session_id, anonymous_id, user_id
@@ -64,7 +65,10 @@ final AS (
         name_code,
         CASE WHEN name_code = 1 THEN breakdown_value END AS breakdown_value
     FROM entities
-    WHERE entity IS NOT NULL
+    WHERE
+        entity IS NOT NULL
+        -- Only these entities (the materializer refreshing the people with new events).
+        AND ($entities IS NULL OR hash(entity) IN (SELECT unnest($entities)))
 )
 
 SELECT * FROM final

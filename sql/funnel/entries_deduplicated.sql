@@ -92,7 +92,10 @@ final AS (
         code::TINYINT AS code,
         CASE WHEN code = 1 THEN breakdown_value END AS breakdown_value
     FROM entities
-    WHERE entity IS NOT NULL
+    WHERE
+        entity IS NOT NULL
+        -- Only these entities (the materializer refreshing the people with new events).
+        AND ($entities IS NULL OR hash(entity) IN (SELECT unnest($entities)))
 )
 
 SELECT * FROM final
