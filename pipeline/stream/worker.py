@@ -7,6 +7,7 @@ import faust
 from pipeline.metrics import WorkerMetrics, process_registry, serve_metrics
 from pipeline.settings import Settings
 from pipeline.stream.app import create_app
+from pipeline.stream.end_offsets import trust_fetched_end_offsets
 from pipeline.stream.sensor import instrument
 
 __all__ = ["run_worker"]
@@ -17,6 +18,7 @@ def run_worker(settings: Settings, bootstrap: str) -> None:
     registry = process_registry()
     metrics = WorkerMetrics.create(registry)
     app = create_app(settings, bootstrap, metrics)
+    trust_fetched_end_offsets(bootstrap)  # tables come back whole on the embedded broker too
     instrument(app, metrics, registry)
     serve_metrics(registry, settings.metrics_host, settings.worker_metrics_port)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
