@@ -88,16 +88,25 @@ def test_worker_killed_repeatedly_once_during_a_two_worker_rebalance(
                 # A second worker joins the group; kill the first while the group rebalances.
                 second = autocap(
                     "worker",
-                    env=child_env(settings, AUTOCAP_WORKER_METRICS_PORT=str(free_port())),
+                    env=child_env(
+                        settings,
+                        AUTOCAP_WORKER_METRICS_PORT=str(free_port()),
+                        AUTOCAP_LOG_LEVEL="info",
+                    ),
                     stdout=(tmp_path / "worker2.log").open("w"),
                     stderr=subprocess.STDOUT,
                 )
+                log = tmp_path / "worker2.log"
+                # Its consumer joins the group once its tables are registered; the group
+                # rebalances until partitions are assigned (about half the session timeout).
                 wait_until(
-                    lambda: "rebalanc" in (tmp_path / "worker2.log").read_text().lower(),
+                    lambda: "Waiting for tables to be registered" in log.read_text(),
                     60,
-                    interval=0.1,
+                    interval=0.05,
                     what="the second worker to start joining the group",
                 )
+                mid_rebalance = "_on_partitions_assigned" not in log.read_text()
+                print(f"killing the first worker mid-rebalance: {mid_rebalance}")
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
             time.sleep(rng.uniform(0, 2))
