@@ -283,8 +283,7 @@ def _events_counts(warehouse: Path, ids: set[str]) -> tuple[int, int, int]:
         con.execute("CREATE TEMP TABLE ledger(event_id VARCHAR)")
         con.executemany("INSERT INTO ledger VALUES (?)", [(i,) for i in ids])
         row = con.execute(
-            "SELECT count(DISTINCT e.event_id), count(*) FROM events e"
-            " JOIN ledger USING (event_id)"
+            "SELECT count(DISTINCT e.event_id), count(*) FROM events e JOIN ledger USING (event_id)"
         ).fetchone()
         raw = con.execute(
             "SELECT count(*) FROM lake_events_raw r JOIN ledger USING (event_id)"

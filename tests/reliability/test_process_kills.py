@@ -123,7 +123,11 @@ def test_worker_killed_repeatedly_once_during_a_two_worker_rebalance(
 
 @pytest.mark.timeout(900)
 @pytest.mark.parametrize(
-    "size", [pytest.param((3_000, 1), id="short"), pytest.param((30_000, 3), id="long", marks=pytest.mark.slow)]
+    "size",
+    [
+        pytest.param((3_000, 1), id="short"),
+        pytest.param((30_000, 3), id="long", marks=pytest.mark.slow),
+    ],
 )
 def test_up_killed_as_a_whole_and_restarted(
     broker: EmbeddedBroker, make_settings, tmp_path: Path, size: tuple[int, int]
