@@ -13,6 +13,7 @@ The accounting: sent = accepted + dead-lettered + rejected; every accepted id is
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -219,10 +220,8 @@ class Pipeline:
         assert self.proc is not None
         family = psutil.Process(self.proc.pid).children(recursive=True)
         for p in [psutil.Process(self.proc.pid), *family]:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 p.kill()
-            except psutil.NoSuchProcess:
-                pass
         self.proc.wait(10)
         psutil.wait_procs(family, timeout=10)
 

@@ -96,11 +96,11 @@ def test_worker_killed_repeatedly_once_during_a_two_worker_rebalance(
                     stdout=(tmp_path / "worker2.log").open("w"),
                     stderr=subprocess.STDOUT,
                 )
-                log = tmp_path / "worker2.log"
+                log = tmp_path / "worker2.log"  # one second worker: bound once
                 # Its consumer joins the group once its tables are registered; the group
                 # rebalances until partitions are assigned (about half the session timeout).
                 wait_until(
-                    lambda: "Waiting for tables to be registered" in log.read_text(),
+                    lambda log=log: "Waiting for tables to be registered" in log.read_text(),
                     60,
                     interval=0.05,
                     what="the second worker to start joining the group",
