@@ -31,11 +31,17 @@ def _kill_points(total: int, kills: int, rng: random.Random) -> list[int]:
     return sorted(rng.sample(range(total // 10, total * 8 // 10, max(1, total // 200)), kills))
 
 
+def _landing_s(total: int) -> float:
+    """How long every accepted event may take to reach `events`: stage 1 is the slow part
+    (a few hundred events a second on a shared 2-core box, behind the collector's ~1,000)."""
+    return max(300.0, total / 80)
+
+
 def _wait_answered(load: LoadGenerator, count: int, timeout: float) -> None:
     wait_until(lambda: load.answered >= count, timeout, interval=0.05, what=f"{count} answered")
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize(
     "size", [pytest.param(SHORT, id="short"), pytest.param(LONG, id="100k", marks=pytest.mark.slow)]
 )
@@ -54,7 +60,7 @@ def test_collector_killed_repeatedly_while_clients_retry(
             collector.send_signal(signal.SIGKILL)
             collector.wait(10)
         load.join(600)
-        figures = account(load.ledger, settings, broker.bootstrap, timeout=300)
+        figures = account(load.ledger, settings, broker.bootstrap, timeout=_landing_s(total))
         deaths = pipeline.output().count("collector exited with code -9")
         assert deaths == kills, pipeline.output()[-3000:]
         # The kills cost answers: clients saw errors and retried with the same ids.
@@ -65,7 +71,7 @@ def test_collector_killed_repeatedly_while_clients_retry(
         pipeline.stop()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize(
     "size", [pytest.param(SHORT, id="short"), pytest.param(LONG, id="100k", marks=pytest.mark.slow)]
 )
@@ -106,12 +112,12 @@ def test_worker_killed_repeatedly_once_during_a_two_worker_rebalance(
                     what="the second worker to start joining the group",
                 )
                 mid_rebalance = "_on_partitions_assigned" not in log.read_text()
-                print(f"killing the first worker mid-rebalance: {mid_rebalance}")
+                assert mid_rebalance, "the group rebalanced before the kill could land in it"
             worker.send_signal(signal.SIGKILL)
             worker.wait(10)
             time.sleep(rng.uniform(0, 2))
         load.join(600)
-        account(load.ledger, settings, broker.bootstrap, timeout=300)
+        account(load.ledger, settings, broker.bootstrap, timeout=_landing_s(total))
         assert pipeline.output().count("worker exited with code -9") == kills
         verify_clean(settings)
     finally:
@@ -121,7 +127,7 @@ def test_worker_killed_repeatedly_once_during_a_two_worker_rebalance(
         pipeline.stop()
 
 
-@pytest.mark.timeout(900)
+@pytest.mark.timeout(2400)
 @pytest.mark.parametrize(
     "size",
     [
@@ -146,7 +152,7 @@ def test_up_killed_as_a_whole_and_restarted(
             time.sleep(rng.uniform(0, 1))
             pipeline.start()
         load.join(600)
-        account(load.ledger, settings, broker.bootstrap, timeout=300)
+        account(load.ledger, settings, broker.bootstrap, timeout=_landing_s(total))
         verify_clean(settings)
     finally:
         pipeline.stop()
