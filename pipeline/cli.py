@@ -204,6 +204,20 @@ def _parser() -> argparse.ArgumentParser:
         "properties", nargs="*", metavar="PROPERTY", help="properties to seed (default: all)"
     )
     seed.add_argument("--format", choices=("table", "json"), default="table")
+    forget = sub.add_parser(
+        "forget",
+        parents=[common],
+        help="remove a person (person_id, user_id or anonymous_id) from lake, warehouse and "
+        "changelogs, and drop their new events",
+    )
+    forget.add_argument("id", help="a person_id, user_id or anonymous_id")
+    forget.add_argument(
+        "--settle",
+        type=float,
+        default=10.0,
+        help="seconds between purge passes (events in flight land meanwhile)",
+    )
+    forget.add_argument("--format", choices=("table", "json"), default="table")
 
     sub.add_parser("config", parents=[common], help="print the effective settings")
     sub.add_parser("openapi", help="print the collector's OpenAPI document (JSON)")
@@ -416,6 +430,25 @@ def _cmd_backfill_state(settings: Settings, args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_forget(settings: Settings, args: argparse.Namespace) -> None:
+    from dataclasses import asdict
+
+    from rich.table import Table
+
+    from pipeline.forget.command import forget
+
+    if not args.settle > 0:
+        raise ConfigError(f"--settle: must be above 0, got {args.settle}")
+    report = forget(settings, args.id, settle_s=args.settle)
+    if args.format == "json":
+        sys.stdout.write(orjson.dumps(asdict(report)).decode() + "\n")
+        return
+    table = Table("forgotten", "value")
+    for name, value in asdict(report).items():
+        table.add_row(name, str(value))
+    Console().print(table)
+
+
 def _cmd_config(settings: Settings, args: argparse.Namespace) -> None:
     from rich.table import Table
 
@@ -471,6 +504,7 @@ _COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], None]] = {
     "import": _cmd_import,
     "verify": _cmd_verify,
     "backfill-state": _cmd_backfill_state,
+    "forget": _cmd_forget,
     "config": _cmd_config,
     "openapi": _cmd_openapi,
 }

@@ -12,6 +12,7 @@ __all__ = [
     "BrokerUnavailable",
     "ChildFailed",
     "ConfigError",
+    "ForgetError",
     "FunnelError",
     "ImportFailed",
     "InvalidEvent",
@@ -108,3 +109,7 @@ class SegmentError(AutocapError):
 
 class VerifyMismatch(AutocapError):
     """``autocap verify`` found differences between the stream's results and the batch's."""
+
+
+class ForgetError(AutocapError):
+    """`autocap forget` was given a bad id or could not finish (what is left is named)."""

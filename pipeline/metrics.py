@@ -40,6 +40,7 @@ class CollectorMetrics:
     events_accepted: Counter
     events_rejected: Counter
     timestamps_clamped: Counter
+    events_forgotten: Counter
     request_seconds: Histogram
     received_bytes: Counter
     produce_seconds: Histogram
@@ -73,6 +74,12 @@ class CollectorMetrics:
             timestamps_clamped=Counter(
                 "autocap_collector_timestamps_clamped",
                 "Events whose corrected time was over 23 h ahead, stored at receipt time.",
+                registry=registry,
+            ),
+            events_forgotten=Counter(
+                "autocap_collector_events_forgotten",
+                "Events dropped (answered 200, never stored) because `autocap forget` named "
+                "their anonymousId or userId.",
                 registry=registry,
             ),
             request_seconds=Histogram(

@@ -45,6 +45,7 @@ from collectors.http.snippet import SNIPPET_FILES, load_snippets, snippet_respon
 from collectors.http.spool import DiskSpool, SpoolFull
 from pipeline.deadletter import dead_letter_record
 from pipeline.errors import InvalidEvent
+from pipeline.forget.forgetlist import ForgetList, forget_list_path
 from pipeline.metrics import CollectorMetrics
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
@@ -176,6 +177,7 @@ def create_app(
     raw_topic, dead_topic = settings.topic("raw"), settings.topic("dead_letter")
     openapi = orjson.dumps(build_openapi())
     snippets = load_snippets()
+    forgotten = ForgetList(forget_list_path(settings.data_dir), clock=clock)
 
     def client_ip(request: Request) -> str | None:
         if settings.trust_forwarded_for:
@@ -294,6 +296,9 @@ def create_app(
         accepted = 0
         receipt = Receipt.at(received_at, body.get("sentAt"), stored_ip)
         for index, message in enumerate(messages):
+            if isinstance(message, dict) and forgotten.holds(message):
+                metrics.events_forgotten.inc()  # `autocap forget`: answered, never stored
+                continue
             try:
                 record = normalize(message, receipt, default_type=default_type, limits=limits)
                 value = encode_record(record, limits)

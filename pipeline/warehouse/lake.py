@@ -83,6 +83,10 @@ class Lake:
             fcntl.flock(held, fcntl.LOCK_EX)
             yield
 
+    def hold(self, table: str) -> contextlib.AbstractContextManager[None]:
+        """The table's writer lock (compactors, the materializer, ``autocap forget``)."""
+        return self._ledger(table)
+
     def retire(self, table: str, files: Iterable[Path], at: float) -> None:
         """Record ``files`` as retired at ``at``: catalogs built from now on skip them."""
         with self._ledger(table):

@@ -3,6 +3,7 @@
   // src/privacy.js
   var EMAIL = /[\w.%+-]+@[a-z\d-]+(?:\.[a-z\d-]+)*\.[a-z]{2,}/gi;
   var CARDISH = /\b\d(?:[ -]?\d){12,18}\b/g;
+  var SSN = /\b(?!000|666|9\d\d)\d{3}([ -])(?!00)\d{2}\1(?!0000)\d{4}\b/g;
   var SENSITIVE_NAME = /pass|pwd|secret|token|(?:^|[^a-z])cc|card|cvv|cvc|csc|ssn|social.?sec|iban|(?:^|[^a-z])pin(?:[^a-z]|$)|account.?n|routing|tax.?id/i;
   var IGNORE = "data-autocap-ignore";
   var REDACT = "data-autocap-redact";
@@ -17,7 +18,7 @@
     return digits.length > 12 && sum % 10 === 0;
   }
   function maskText(text) {
-    return String(text).replace(EMAIL, "[email]").replace(CARDISH, (m) => luhn(m.replace(/\D/g, "")) ? "[card]" : m);
+    return String(text).replace(EMAIL, "[email]").replace(SSN, "[ssn]").replace(CARDISH, (m) => luhn(m.replace(/\D/g, "")) ? "[card]" : m);
   }
   function decode(part) {
     try {

@@ -5,6 +5,9 @@ const EMAIL = /[\w.%+-]+@[a-z\d-]+(?:\.[a-z\d-]+)*\.[a-z]{2,}/gi;
 // 13 to 19 digits, optionally split by spaces or dashes: checked with Luhn before masking,
 // so order numbers and phone numbers that fail the check are kept.
 const CARDISH = /\b\d(?:[ -]?\d){12,18}\b/g;
+// US social security numbers as people write them (123-45-6789, 123 45 6789); area 000,
+// 666 and 9xx are never issued, so those (often part numbers) are kept.
+const SSN = /\b(?!000|666|9\d\d)\d{3}([ -])(?!00)\d{2}\1(?!0000)\d{4}\b/g;
 const SENSITIVE_NAME =
   /pass|pwd|secret|token|(?:^|[^a-z])cc|card|cvv|cvc|csc|ssn|social.?sec|iban|(?:^|[^a-z])pin(?:[^a-z]|$)|account.?n|routing|tax.?id/i;
 const IGNORE = "data-autocap-ignore";
@@ -22,10 +25,12 @@ export function luhn(digits) {
   return digits.length > 12 && sum % 10 === 0;
 }
 
-/** The string with emails and Luhn-valid card numbers replaced by [email] and [card]. */
+/** The string with emails, Luhn-valid card numbers and SSN-shaped numbers replaced by
+ * [email], [card] and [ssn]. */
 export function maskText(text) {
   return String(text)
     .replace(EMAIL, "[email]")
+    .replace(SSN, "[ssn]")
     .replace(CARDISH, (m) => (luhn(m.replace(/\D/g, "")) ? "[card]" : m));
 }
 

@@ -22,6 +22,13 @@ test("maskText masks emails and Luhn-valid card numbers only", () => {
   assert.equal(maskText("Buy now"), "Buy now");
 });
 
+test("maskText masks SSN-shaped numbers, not other dashed numbers", () => {
+  assert.equal(maskText("SSN 078-05-1120."), "SSN [ssn].");
+  assert.equal(maskText("ssn 078 05 1120"), "ssn [ssn]");
+  assert.equal(maskText("part 912-34-5678, 078-05 1120, 078-00-1120"), "part 912-34-5678, 078-05 1120, 078-00-1120");
+  assert.equal(maskText("tel 555-123-4567"), "tel 555-123-4567");
+});
+
 test("maskUrl masks the query string and fragment, not the path", () => {
   assert.equal(
     maskUrl("https://shop.example/u/ada@acme.io?email=ada%40acme.io&plan=pro#c=" + VISA),
