@@ -9,7 +9,7 @@ after the other over the same records:
 1. the baseline, ``bench.stream.bare``: a bare aiokafka consumer group member that sends
    every ``enriched`` record unchanged to a topic of its own;
 2. stage 2, ``python -m pipeline worker`` with ``STAGE2_DEFINITIONS`` (20 custom properties
-   of every kind): profiles folded and sent to ``profiles``, account updates to
+   of every kind and 20 cohorts of every criterion): profiles and cohort states folded and sent to ``profiles``, account updates to
    ``account_updates`` and accounts to ``accounts``. Measured on ``profiles``: one profile
    per event that changed its person.
 
@@ -46,7 +46,8 @@ _BARE_TOPIC = "passthrough2"
 _TARGET = 0.25
 _ACCOUNTS = 40
 
-#: 20 custom properties over the bench traffic's events and fields.
+#: 20 custom properties and 20 cohorts (16 of persons, 4 of accounts) over the bench
+#: traffic's events and fields.
 STAGE2_DEFINITIONS = """
 events:
   - name: Viewed Pricing
@@ -98,8 +99,40 @@ properties:
       - when: {clicks_30d: {gte: 20}, engagement: {gte: 5}}
         then: true
     else: false
-# COHORTS: the lead adds the 20 cohorts here once the cohort branch lands (issue 6), so
-# this benchmark measures stage 2 with 20 properties and 20 cohorts.
+cohorts:
+  - {name: c_clickers, where: {performed: {event: $click, at_least: 3, within: 7d}}}
+  - {name: c_browsers, where: {performed: {event: $pageview, at_least: 5, within: 1d}}}
+  - {name: c_one_page, where: {performed: {event: $pageview, exactly: 1, within: 30d}}}
+  - {name: c_quiet, where: {performed: {event: $click, at_most: 1, within: 7d}}}
+  - {name: c_no_submit, where: {not_performed: {event: $submit, within: 30d}}}
+  - {name: c_new_pricing, where: {first_performed: {event: Viewed Pricing, within: 7d}}}
+  - {name: c_new_docs, where: {first_performed: {event: Viewed Docs, within: 14d}}}
+  - {name: c_docs_stopped, where: {stopped: {event: Viewed Docs, window: 7d}}}
+  - {name: c_clicks_stopped, where: {stopped: {event: $click, window: 3d}}}
+  - {name: c_pricing_back, where: {restarted: {event: Viewed Pricing, window: 7d}}}
+  - {name: c_docs_then_pricing, where: {sequence: {steps: [Viewed Docs, Viewed Pricing], within: 1d}}}
+  - {name: c_click_then_submit, where: {sequence: {steps: [$click, $submit], within: 1h}}}
+  - {name: c_weekly, where: {regularly: {event: $pageview, at_least: 1, every: 7d, periods: 4}}}
+  - {name: c_daily_clicker, where: {regularly: {event: $click, at_least: 2, every: 1d, periods: 3}}}
+  - name: c_engaged_evaluators
+    where:
+      all:
+        - {property: {engagement: {gte: 5}}}
+        - {performed: {event: Viewed Pricing, at_least: 2, within: 14d}}
+  - name: c_power_or_pricing
+    where:
+      any:
+        - {property: {pageviews: {gte: 20}}}
+        - all: [{performed: {event: $submit, within: 7d}}, {not_performed: {event: Viewed Docs, within: 7d}}]
+  - {name: a_builders, of: account, where: {users_performed: {event: $click, at_least_users: 2, within: 14d}}}
+  - {name: a_active_share, of: account, where: {users_active_share: {at_least: 0.4, within: 7d}}}
+  - {name: a_pricing, of: account, where: {users_performed: {event: Viewed Pricing, at_least_users: 1, within: 30d}}}
+  - name: a_any
+    of: account
+    where:
+      any:
+        - {users_performed: {event: $submit, at_least_users: 1, within: 7d}}
+        - {users_active_share: {at_least: 0.8, within: 1d}}
 """
 
 
