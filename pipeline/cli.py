@@ -423,7 +423,7 @@ def _cmd_backfill_state(settings: Settings, args: argparse.Namespace) -> None:
     if args.format == "json":
         sys.stdout.write(orjson.dumps(summary.to_json()).decode() + "\n")
         return
-    names = ", ".join(summary.properties) or "none"
+    names = ", ".join([*summary.properties, *(f"cohort {c}" for c in summary.cohorts)]) or "none"
     print(
         f"seeded {names} for {summary.persons:,} persons from {summary.events:,} lake events"
         f" (seed {summary.seed_id}); the worker applies them in order with live events"

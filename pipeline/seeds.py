@@ -15,11 +15,13 @@ stream proves the result exact: ``events + re-folded == events the profile folde
 that cannot be exact (the sink lagged by more than the tail) is still applied and counted as
 ``inexact``; running the backfill again when the sink caught up fixes it.
 
-A seed is generic: ``parts`` maps a part name (``properties.<name>``; cohorts will add
-``cohorts.<name>``) to that part's fold state and the fingerprint of the definition it was
-computed with. The stream applies a part only if it runs the same definition (else the part
-is ``stale``: restart the worker with the new definitions first), and only once per seed id
-(a replayed seed changes nothing).
+A seed is generic: ``parts`` maps a part name (``properties.<name>``, or ``cohorts.person``:
+the person's whole cohort state, applied by ``pipeline.stream.cohort_stage``) to that part's
+fold state and the fingerprint of the definition it was computed with. The stream applies a
+part only if it runs the same definition (else the part is ``stale``: restart the worker
+with the new definitions first), and only once per seed id (a replayed seed changes
+nothing). The cohort fold is idempotent (sets of event ids), so its seed simply re-folds the
+whole tail.
 """
 
 from __future__ import annotations
@@ -31,15 +33,18 @@ from typing import Any
 
 import orjson
 
+from pipeline.cohorts import CohortPlan
 from pipeline.definitions import Definitions
 from pipeline.profiles import TAIL, ProfileState, fold_custom
 from pipeline.properties import PropertyDefinition
 
 __all__ = [
+    "COHORT_PART",
     "COVERED",
     "PROPERTY_PART",
     "SeedOutcome",
     "apply_profile_seed",
+    "cohort_fingerprint",
     "fingerprint",
     "is_seed",
     "seed_record",
@@ -48,6 +53,8 @@ __all__ = [
 #: Lake event ids a seed names as covered: the person's latest, several tails' worth.
 COVERED = 4 * TAIL
 PROPERTY_PART = "properties."
+#: A person's cohort state (every person cohort at once: they share the event history).
+COHORT_PART = "cohorts.person"
 #: Seeds are JSON objects whose first key is "seed" (orjson keeps insertion order), so the
 #: sink tells them from events without decoding.
 _PREFIX = b'{"seed":'
@@ -56,6 +63,11 @@ _PREFIX = b'{"seed":'
 def fingerprint(definition: PropertyDefinition) -> str:
     """A short hash of one definition: a seed part applies only under the same one."""
     return hashlib.sha256(repr(definition).encode()).hexdigest()[:16]
+
+
+def cohort_fingerprint(plan: CohortPlan) -> str:
+    """A short hash of the person cohorts: a cohort seed applies only under the same ones."""
+    return hashlib.sha256(repr(plan.cohorts).encode()).hexdigest()[:16]
 
 
 def is_seed(value: bytes | None) -> bool:
@@ -105,6 +117,15 @@ def apply_profile_seed(
     missing = [e for e in state.tail if e.get("event_id") not in covered]
     custom, seeds = dict(state.custom), dict(state.seeds)
     for part, body in (seed.get("parts") or {}).items():
+        if part == COHORT_PART:
+            # Applied by the cohort stage; the profile remembers the seed id so a replayed
+            # seed is not applied twice (its state would undo events folded since).
+            if seeds.get(part) == seed["seed_id"]:
+                outcome.replayed.append(part)
+            else:
+                seeds[part] = str(seed["seed_id"])
+                outcome.applied.append(part)
+            continue
         definition = by_name.get(part.removeprefix(PROPERTY_PART))
         if not part.startswith(PROPERTY_PART) or definition is None:
             outcome.stale.append(part)

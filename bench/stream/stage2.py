@@ -9,7 +9,8 @@ after the other over the same records:
 1. the baseline, ``bench.stream.bare``: a bare aiokafka consumer group member that sends
    every ``enriched`` record unchanged to a topic of its own;
 2. stage 2, ``python -m pipeline worker`` with ``STAGE2_DEFINITIONS`` (20 custom properties
-   of every kind and 20 cohorts of every criterion): profiles and cohort states folded and sent to ``profiles``, account updates to
+   of every kind and 20 cohorts of every criterion): profiles and cohort states folded and
+   sent to ``profiles`` (cohort changes to ``cohort_changes``), account updates to
    ``account_updates`` and accounts to ``accounts``. Measured on ``profiles``: one profile
    per event that changed its person.
 
@@ -110,7 +111,8 @@ cohorts:
   - {name: c_docs_stopped, where: {stopped: {event: Viewed Docs, window: 7d}}}
   - {name: c_clicks_stopped, where: {stopped: {event: $click, window: 3d}}}
   - {name: c_pricing_back, where: {restarted: {event: Viewed Pricing, window: 7d}}}
-  - {name: c_docs_then_pricing, where: {sequence: {steps: [Viewed Docs, Viewed Pricing], within: 1d}}}
+  - name: c_docs_then_pricing
+    where: {sequence: {steps: [Viewed Docs, Viewed Pricing], within: 1d}}
   - {name: c_click_then_submit, where: {sequence: {steps: [$click, $submit], within: 1h}}}
   - {name: c_weekly, where: {regularly: {event: $pageview, at_least: 1, every: 7d, periods: 4}}}
   - {name: c_daily_clicker, where: {regularly: {event: $click, at_least: 2, every: 1d, periods: 3}}}
@@ -123,10 +125,16 @@ cohorts:
     where:
       any:
         - {property: {pageviews: {gte: 20}}}
-        - all: [{performed: {event: $submit, within: 7d}}, {not_performed: {event: Viewed Docs, within: 7d}}]
-  - {name: a_builders, of: account, where: {users_performed: {event: $click, at_least_users: 2, within: 14d}}}
+        - all:
+            - {performed: {event: $submit, within: 7d}}
+            - {not_performed: {event: Viewed Docs, within: 7d}}
+  - name: a_builders
+    of: account
+    where: {users_performed: {event: $click, at_least_users: 2, within: 14d}}
   - {name: a_active_share, of: account, where: {users_active_share: {at_least: 0.4, within: 7d}}}
-  - {name: a_pricing, of: account, where: {users_performed: {event: Viewed Pricing, at_least_users: 1, within: 30d}}}
+  - name: a_pricing
+    of: account
+    where: {users_performed: {event: Viewed Pricing, at_least_users: 1, within: 30d}}
   - name: a_any
     of: account
     where:

@@ -1,5 +1,6 @@
-"""``autocap backfill-state``: compute custom properties over the lake's history and seed the
-stream with them, so a new or changed property is filled for every person at once.
+"""``autocap backfill-state``: compute custom properties and person cohorts over the lake's
+history and seed the stream with them, so a new or changed property or cohort is filled for
+every person at once.
 
 Run it after editing ``definitions.yaml`` and restarting the worker (the worker applies a
 seed only for the definition it runs). Each profile key's lake events are folded with
@@ -20,11 +21,19 @@ from kafka.errors import KafkaError
 
 from pipeline.batch.stage2 import person_histories
 from pipeline.cluster import running_bootstrap, wait_for_kafka
+from pipeline.cohorts import CohortPlan, CohortState, cohort_plan, fold_cohorts
 from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import BrokerUnavailable, ConfigError, QueryError
 from pipeline.profiles import fold_custom
 from pipeline.properties import PropertyDefinition
-from pipeline.seeds import COVERED, PROPERTY_PART, fingerprint, seed_record
+from pipeline.seeds import (
+    COHORT_PART,
+    COVERED,
+    PROPERTY_PART,
+    cohort_fingerprint,
+    fingerprint,
+    seed_record,
+)
 from pipeline.settings import Settings
 from pipeline.warehouse.query import connect_readonly
 
@@ -37,6 +46,7 @@ class SeedSummary:
 
     seed_id: str
     properties: list[str] = field(default_factory=list)
+    cohorts: list[str] = field(default_factory=list)
     persons: int = 0
     events: int = 0
 
@@ -65,8 +75,10 @@ def person_seeds(
     definitions: Definitions,
     chosen: tuple[PropertyDefinition, ...],
     seed_id: str,
+    cohorts: CohortPlan,
 ) -> Any:
-    """Yield ``(person_id, seed value, events folded)`` for every profile key in the lake."""
+    """Yield ``(person_id, seed value, events folded)`` for every profile key in the lake;
+    with person ``cohorts``, each seed also carries the person's cohort state."""
     for history in person_histories(con, definitions):
         events = history.events
         last_seen = max(e["timestamp"] for e in events)
@@ -79,6 +91,13 @@ def person_seeds(
                 "fingerprint": fingerprint(definition),
                 "state": saved,
             }
+        if cohorts.cohorts:
+            state: CohortState | None = None
+            for event in events:
+                state, _ = fold_cohorts(state, history.person_id, event, cohorts)
+            assert state is not None  # a history has at least one event
+            kept = {k: v for k, v in state.to_json().items() if k not in ("last", "next")}
+            parts[COHORT_PART] = {"fingerprint": cohort_fingerprint(cohorts), "state": kept}
         covered = [e["event_id"] for e in events[-COVERED:]]
         value = seed_record(history.person_id, seed_id, parts, len(events), covered)
         yield history.person_id, value, len(events)
@@ -88,8 +107,11 @@ def run_backfill_state(settings: Settings, names: list[str] | None) -> SeedSumma
     """Seed the stream's profiles with ``names`` (default: every stateful property)."""
     definitions = load_definitions(settings.definitions_path)
     chosen = chosen_properties(definitions, names)
-    summary = SeedSummary(uuid.uuid4().hex, [d.name for d in chosen])
-    if not chosen:
+    cohorts = cohort_plan(definitions, "person")
+    summary = SeedSummary(
+        uuid.uuid4().hex, [d.name for d in chosen], [c.name for c in cohorts.cohorts]
+    )
+    if not chosen and not cohorts.cohorts:
         return summary
     bootstrap = running_bootstrap(settings)
     if bootstrap is None:
@@ -104,7 +126,9 @@ def run_backfill_state(settings: Settings, names: list[str] | None) -> SeedSumma
         raise BrokerUnavailable(f"backfill-state: cannot reach Kafka ({exc})") from None
     con = connect_readonly(settings.warehouse_path)
     try:
-        for person, value, events in person_seeds(con, definitions, chosen, summary.seed_id):
+        for person, value, events in person_seeds(
+            con, definitions, chosen, summary.seed_id, cohorts
+        ):
             producer.send(settings.topic("enriched"), key=person.encode(), value=value)
             summary.persons += 1
             summary.events += events

@@ -22,7 +22,7 @@ from pipeline.errors import InvalidEvent
 from pipeline.identity import DeviceIdentity, count_device, device_key
 from pipeline.metrics import WorkerMetrics
 from pipeline.profiles import ProfileState, fold_profile, profile_record
-from pipeline.seeds import apply_profile_seed, is_seed
+from pipeline.seeds import COHORT_PART, apply_profile_seed, is_seed
 from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
 from pipeline.stream.cohort_stage import CohortStage
@@ -314,7 +314,11 @@ def _add_stage2(
             )
         if outcome.applied:
             profiles[person] = state.to_json()
-            await send_profile(person, state, {})
+            profile = await send_profile(person, state, {})
+            if COHORT_PART in outcome.applied:
+                body = seed["parts"][COHORT_PART]
+                if not await person_cohorts.apply_seed(person, body, state.tail, profile):
+                    log.warning("seed for %s: stale cohorts (worker runs other ones)", person)
 
     async def stage2_accounts(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():

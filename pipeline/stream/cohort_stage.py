@@ -14,13 +14,14 @@ timer changes once more: harmless, the view keeps the first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from pipeline.cohorts import CohortPlan, CohortState, advance, fold_cohorts, with_record
+from pipeline.seeds import cohort_fingerprint
 from pipeline.timeutil import format_ts, utc_now
 
 __all__ = ["CohortStage"]
@@ -76,6 +77,32 @@ class CohortStage:
         await self._emit(subject, [*resent, *changes])
         if state.to_json() != stored:
             self.table[subject] = state.to_json()
+
+    async def apply_seed(
+        self,
+        subject: str,
+        body: Mapping[str, Any],
+        tail: Sequence[Mapping[str, Any]],
+        record: Mapping[str, Any],
+    ) -> bool:
+        """Replace the subject's cohort history with a seed computed over the lake
+        (``pipeline.batch.seed_state``), re-fold the profile's recent events the lake may
+        not have held yet (the fold is idempotent, so covered ones change nothing), and send
+        the memberships that history changes. False when the seed was computed for other
+        cohorts than this worker runs (stale)."""
+        if not self.plan.cohorts or body.get("fingerprint") != cohort_fingerprint(self.plan):
+            return False
+        stored = self.pending.pop(subject, None) or self.table.get(subject) or {}
+        seeded = {**body["state"], "subject_id": subject, "kind": self.plan.of}
+        # What was announced stays: advance() sends only what the history changes.
+        state = CohortState.from_json({**seeded, "last": stored.get("last", {}), "next": None})
+        for event in tail:
+            state, _ = fold_cohorts(state, subject, event, self.plan)
+        state, _ = with_record(state, subject, record, self.plan)
+        state, changes = advance(state, self.plan, self.clock(), None)
+        await self._emit(subject, changes)
+        self.table[subject] = state.to_json()
+        return True
 
     async def tick(self) -> int:
         """Re-evaluate the subjects whose next possible flip has passed; returns how many."""

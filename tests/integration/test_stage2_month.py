@@ -71,6 +71,23 @@ ADDED = """
 """
 
 
+#: A cohort added with the properties: the seed fills it from history.
+ADDED_COHORT = """  - name: shoppers_30d
+    where: {performed: {event: Viewed Product, within: 30d}}
+"""
+
+
+def _shoppers(settings: Settings) -> int:
+    con = duckdb.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        ((count,),) = con.execute(
+            "SELECT count(*) FROM cohort_membership WHERE cohort = 'shoppers_30d'"
+        ).fetchall()
+    finally:
+        con.close()
+    return int(count)
+
+
 def _records(days: int, visits_per_day: int, seed: int) -> list[tuple[bytes, bytes]]:
     """A month of demo history as raw records (key, value), in time order, as ``autocap
     import`` makes them."""
@@ -253,7 +270,8 @@ def test_an_added_property_is_backfilled_exactly_while_events_flow(
         )
         # The analyst adds properties, restarts the worker, and backfills while the rest
         # of the month keeps arriving.
-        definitions.write_text(DEMO_DEFINITIONS + PROPERTIES + ADDED)
+        with_cohort = DEMO_DEFINITIONS.replace("\ncohorts:\n", "\ncohorts:\n" + ADDED_COHORT, 1)
+        definitions.write_text(with_cohort + PROPERTIES + ADDED)
         # Killed, not stopped: after a clean stop this Faust/Tansu pair restores a table
         # without the last changelog records of a partition while the source offsets are
         # committed past them (the seed's exactness check caught it: a profile one event
@@ -275,12 +293,19 @@ def test_an_added_property_is_backfilled_exactly_while_events_flow(
         assert done.returncode == 0, done.stdout + done.stderr
         summary = orjson.loads(done.stdout)
         assert summary["persons"] >= 50 and "revenue" in summary["properties"]
+        assert "shoppers_30d" in summary["cohorts"]
 
         def equal() -> bool:
             nonlocal report
             report = _verify(settings)
             behind = _behind(pipeline.log_path.read_text())
-            return _stage2_equal(report, persons_at_least=summary["persons"], except_=behind)
+            cohorts = report.checks.get("cohorts") if report else None
+            return (
+                _stage2_equal(report, persons_at_least=summary["persons"], except_=behind)
+                and cohorts is not None
+                and not cohorts.differences
+                and _shoppers(settings) > 0
+            )
 
         wait_until(equal, 240, interval=2.0, what="verify with the added properties")
         filled = _filled_without_new_events(settings, records[cut:])

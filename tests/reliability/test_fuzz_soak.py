@@ -197,7 +197,9 @@ def _machine(target: Target, ledger: Ledger) -> type[RuleBasedStateMachine]:
 
 
 @pytest.mark.parametrize(
-    "seconds", [20, pytest.param(600, marks=pytest.mark.slow)], ids=["20s", "10min"]
+    "seconds",
+    [20, pytest.param(600, marks=[pytest.mark.slow, pytest.mark.timeout(1200)])],
+    ids=["20s", "10min"],
 )
 def test_fuzzing_a_real_collector(target: Target, seconds: int) -> None:
     ledger = Ledger()

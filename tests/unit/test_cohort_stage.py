@@ -10,8 +10,10 @@ from typing import Any
 
 import orjson
 
-from pipeline.cohorts import cohort_plan
+from pipeline.cohorts import cohort_plan, fold_cohorts
 from pipeline.definitions import load_definitions
+from pipeline.profiles import compact_event
+from pipeline.seeds import COHORT_PART, apply_profile_seed, cohort_fingerprint
 from pipeline.stream.cohort_stage import CohortStage
 from pipeline.timeutil import format_ts
 
@@ -62,3 +64,43 @@ def test_replay_resends_and_timer_waits_for_the_next_input(tmp_path: Path) -> No
     run(stage.on_input("p", _event("e2", T0 - timedelta(hours=1)), None, "e2"))
     assert len(sent) == 3  # an old event: still out, no change
     assert table["p"]["last"]["c"]["change"] == "exit" and not stage.pending
+
+
+def test_a_cohort_seed_fills_history_and_counts_events_the_lake_lacked(tmp_path: Path) -> None:
+    path = tmp_path / "definitions.yaml"
+    path.write_text(
+        "cohorts:\n  - name: ten\n    where: {performed: {event: A, at_least: 10, within: 1d}}\n"
+    )
+    definitions = load_definitions(path)
+    plan = cohort_plan(definitions, "person")
+    table: dict[str, Any] = {}
+    sent: list[dict[str, Any]] = []
+
+    async def send(topic: Any, key: bytes | None, value: bytes) -> None:
+        sent.append(orjson.loads(value))
+
+    clock = _Clock()
+    clock.now = T0 + timedelta(hours=1)
+    stage = CohortStage(table, plan, "topic", send, clock)
+    events = [_event(f"e{i}", T0 + timedelta(minutes=i)) for i in range(10)]
+    # The worker folded all ten before the cohort existed; the lake held only eight when
+    # the backfill read it: the seed covers those, the profile's tail has all ten.
+    seeded = None
+    for event in events[:8]:
+        seeded, _ = fold_cohorts(seeded, "p", event, plan)
+    assert seeded is not None
+    state = {k: v for k, v in seeded.to_json().items() if k not in ("last", "next")}
+    body = {"fingerprint": cohort_fingerprint(plan), "state": state}
+    tail = [compact_event(e) for e in events]
+    assert asyncio.run(stage.apply_seed("p", body, tail, {"person_id": "p"}))
+    assert [(c["cohort"], c["change"], c["detail"]) for c in sent] == [
+        ("ten", "enter", {"performed A at least 10 times within 1d": 10})
+    ]
+    assert table["p"]["last"]["ten"]["change"] == "enter"
+    # A seed computed for other cohorts is refused (the worker must run them first).
+    assert not asyncio.run(stage.apply_seed("p", {**body, "fingerprint": "x"}, tail, {}))
+    # The profile remembers the seed: replayed, it is not applied again.
+    seed = {"subject": "p", "seed_id": "s1", "parts": {COHORT_PART: body}, "events": 8}
+    profile, first = apply_profile_seed(None, seed, definitions)
+    _, again = apply_profile_seed(profile, seed, definitions)
+    assert first.applied == [COHORT_PART] and again.replayed == [COHORT_PART]
