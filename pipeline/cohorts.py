@@ -271,9 +271,13 @@ class _Window:
     def __init__(self, as_of: datetime) -> None:
         self.as_of = as_of
         self.end = format_ts(as_of)
+        self._starts: dict[timedelta, str] = {}  # cohorts share windows: format each once
 
     def start(self, back: timedelta) -> str:
-        return format_ts(self.as_of - back)
+        edge = self._starts.get(back)
+        if edge is None:
+            edge = self._starts[back] = format_ts(self.as_of - back)
+        return edge
 
 
 def _count(times: list[str], low: str, high: str, high_inclusive: bool = True) -> int:
@@ -394,8 +398,32 @@ def _times(leaf: Criterion, state: CohortState) -> Iterable[str]:
 
 
 def next_change(state: CohortState, plan: CohortPlan, as_of: datetime) -> datetime | None:
-    """The earliest instant after ``as_of`` at which a criterion may flip, or None."""
-    return next((p for p in change_points(state, plan) if p > as_of), None)
+    """The earliest instant after ``as_of`` at which a criterion may flip, or None: the
+    first of ``change_points`` after ``as_of``, found per window edge by bisecting the
+    stored times (this runs for every event, ``change_points`` walks every occurrence)."""
+    best: datetime | None = None
+    thresholds: dict[timedelta, str] = {}  # leaves share window lengths: format each once
+    for cohort in plan.cohorts:
+        for leaf in cohort.where.leaves():
+            offsets = _offsets(leaf)
+            if not offsets:
+                continue
+            times = sorted(_times(leaf, state))
+            # An occurrence is itself a point, and so is each edge it reaches: ``at +
+            # offset + 1 ms`` is after ``as_of`` when ``at`` is after ``as_of - offset - 1 ms``.
+            for offset in (-_MS, *offsets):
+                threshold = thresholds.get(offset)
+                if threshold is None:
+                    threshold = thresholds[offset] = format_ts(as_of - offset - _MS)
+                index = bisect_right(times, threshold)
+                if index == len(times):
+                    continue
+                moment = parse_ts(times[index])
+                assert moment is not None, times[index]
+                point = moment + offset + _MS
+                if best is None or point < best:
+                    best = point
+    return best
 
 
 def advance(

@@ -16,6 +16,7 @@ from pipeline.cohorts import (
     CohortState,
     account_facts,
     advance,
+    change_points,
     cohort_plan,
     evaluate,
     fold_cohorts,
@@ -227,6 +228,9 @@ def test_incremental_fold_equals_from_scratch(
     # From scratch without the pruning: every occurrence, evaluated directly.
     assert _member(plan, incremental, as_of) == _member(plan, _unpruned(plan, records), as_of)
     upcoming = next_change(incremental, plan, as_of)
+    # The fast search finds exactly the first change point after as_of.
+    points = change_points(incremental, plan)
+    assert upcoming == next((p for p in points if p > as_of), None)
     if upcoming is None:
         far = as_of + timedelta(days=30)
         assert _member(plan, incremental, far) == _member(plan, incremental, as_of)
