@@ -196,50 +196,38 @@ def retention(table: Table) -> dict[str, Any]:
         {"x": f"week {int(r[1])}", "y": f"{r[0]} ({r[4]})", "v": float(r[2]), "people": r[3]}
         for r in rows
     ]
-    return {
-        "type": "matrix",
-        "data": {
-            "datasets": [
-                {
-                    "label": "share of the cohort active",
-                    "data": data,
-                    "backgroundColor": [heat_color(float(r[2])) for r in rows],
-                    "borderColor": "#dde2ec",
-                    "borderWidth": 1,
-                }
-            ]
-        },
-        "options": {
-            "animation": False,
-            "responsive": True,
-            "maintainAspectRatio": False,
-            "plugins": {"legend": {"display": False}},
-            "scales": {
-                "x": {"type": "category", "labels": [f"week {i}" for i in range(offsets)]},
-                "y": {
-                    "type": "category",
-                    "labels": [
-                        f"{c} ({next(r[4] for r in rows if str(r[0]) == c)})" for c in cohorts
-                    ],
-                    "offset": True,
-                },
-            },
-        },
-        # Read by the page script to size the cells (Chart.js needs functions for that).
-        "grid": {"columns": offsets, "rows": max(len(cohorts), 1)},
-    }
+    y_labels = [f"{c} ({next(r[4] for r in rows if str(r[0]) == c)})" for c in cohorts]
+    return _matrix(
+        "share of the cohort active",
+        data,
+        [heat_color(float(r[2])) for r in rows],
+        [f"week {i}" for i in range(offsets)],
+        y_labels,
+    )
 
 
 def overlap(names: Sequence[str], cells: Sequence[tuple[str, str, float]]) -> dict[str, Any]:
     """A matrix (heatmap) of pairwise overlaps (0..1) between ``names``."""
+    data = [{"x": a, "y": b, "v": v} for a, b, v in cells]
+    colors = [heat_color(v) for _, _, v in cells]
+    return _matrix("overlap (Jaccard)", data, colors, list(names), list(names))
+
+
+def _matrix(
+    label: str,
+    data: list[dict[str, Any]],
+    colors: list[str],
+    x_labels: list[str],
+    y_labels: list[str],
+) -> dict[str, Any]:
     return {
         "type": "matrix",
         "data": {
             "datasets": [
                 {
-                    "label": "overlap (Jaccard)",
-                    "data": [{"x": a, "y": b, "v": v} for a, b, v in cells],
-                    "backgroundColor": [heat_color(v) for _, _, v in cells],
+                    "label": label,
+                    "data": data,
+                    "backgroundColor": colors,
                     "borderColor": "#dde2ec",
                     "borderWidth": 1,
                 }
@@ -251,9 +239,10 @@ def overlap(names: Sequence[str], cells: Sequence[tuple[str, str, float]]) -> di
             "maintainAspectRatio": False,
             "plugins": {"legend": {"display": False}},
             "scales": {
-                "x": {"type": "category", "labels": list(names)},
-                "y": {"type": "category", "labels": list(names), "offset": True},
+                "x": {"type": "category", "labels": x_labels},
+                "y": {"type": "category", "labels": y_labels, "offset": True},
             },
         },
-        "grid": {"columns": max(len(names), 1), "rows": max(len(names), 1)},
+        # Read by the page script to size the cells (Chart.js needs functions for that).
+        "grid": {"columns": max(len(x_labels), 1), "rows": max(len(y_labels), 1)},
     }
