@@ -195,6 +195,14 @@ class Settings:
     access_log: bool = field(
         default=True, metadata=_doc("The collector writes one JSON line per request to stdout.")
     )
+    readiness: str = field(
+        default="kafka",
+        metadata=_doc(
+            "When /readyz says ready: kafka (events go straight to Kafka; unready while"
+            " spooling) or spool (while the spool still has room).",
+            choices=("kafka", "spool"),
+        ),
+    )
     spool_max_bytes: int = field(
         default=256 * 1024 * 1024,
         metadata=_doc("Disk spool for Kafka outages; 503 once it is full.", low=1024),

@@ -394,9 +394,18 @@ def create_app(
         return _json(200, {"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        if delivery.is_ready():
-            return _json(200, {"status": "ready", "spool_bytes": delivery.spool.size_bytes})
-        return _json(503, {"status": "unready", "reason": "kafka unreachable and spool full"})
+        # Either way events keep being accepted while the spool has room; `kafka` readiness
+        # tells a load balancer (and an operator) as soon as Kafka stops taking them.
+        spool_bytes = delivery.spool.size_bytes
+        if delivery.kafka_takes_events():
+            return _json(200, {"status": "ready", "spool_bytes": spool_bytes})
+        if not delivery.is_ready():
+            reason = "kafka unreachable and spool full"
+            return _json(503, {"status": "unready", "reason": reason, "spool_bytes": spool_bytes})
+        if settings.readiness == "spool":
+            return _json(200, {"status": "ready", "spooling": True, "spool_bytes": spool_bytes})
+        reason = "kafka is not taking events: spooling"
+        return _json(503, {"status": "unready", "reason": reason, "spool_bytes": spool_bytes})
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

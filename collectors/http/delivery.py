@@ -63,9 +63,13 @@ class Delivery:
                 await self._drainer
         await self.producer.stop()
 
+    def kafka_takes_events(self) -> bool:
+        """Events go straight to Kafka: connected, and nothing waits in the spool."""
+        return self._connected and self.spool.is_empty()
+
     def is_ready(self) -> bool:
         """Kafka takes events, or the spool still has room for them."""
-        return (self._connected and self.spool.is_empty()) or self.spool.has_room()
+        return self.kafka_takes_events() or self.spool.has_room()
 
     async def _connect(self) -> bool:
         if not self._connected:

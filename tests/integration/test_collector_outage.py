@@ -115,7 +115,7 @@ def test_every_acknowledged_event_lands_after_an_outage(
             what="events acknowledged from the spool during the outage",
         )
         assert list(settings.spool_dir.glob("*.spool")), "nothing was spooled"
-        assert _get(base + "/readyz") == 200  # the spool has room
+        assert _get(base + "/readyz") == 503  # accepting into the spool, Kafka is not taking
 
         if outage == "refused":
             proxy.restore()
@@ -166,7 +166,8 @@ def test_collector_restarted_during_an_outage_serves_from_its_spool(make_setting
     )
     base = f"http://127.0.0.1:{settings.collector_port}"
     try:
-        wait_until(lambda: _get(base + "/readyz") == 200, 30, what="collector ready")
+        wait_until(lambda: _get(base + "/healthz") == 200, 30, what="collector up")
+        assert _get(base + "/readyz") == 503  # serving from its spool: Kafka takes nothing
         resp = httpx.post(
             base + "/v1/batch",
             auth=(WRITE_KEY, ""),

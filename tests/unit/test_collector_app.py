@@ -221,7 +221,8 @@ def test_kafka_down_spools_and_answers_200_then_drains_in_order(
             )
             assert resp.status_code == 200
         assert producer.sent == {}
-        assert c.get("/readyz").status_code == 200  # the spool has room
+        ready = c.get("/readyz")  # still accepting (the spool has room), but Kafka is not
+        assert ready.status_code == 503 and ready.json()["reason"].endswith("spooling")
         assert any((tmp_path / "spool").rglob("*.spool"))
         producer.fail = False
         wait_until(lambda: len(producer.sent.get("u.raw", [])) == 3, 10, what="drain")
@@ -234,6 +235,16 @@ def test_kafka_down_spools_and_answers_200_then_drains_in_order(
         metrics = c.get("/metrics").text
         assert "autocap_collector_events_spooled_total 3.0" in metrics
         assert "autocap_collector_events_drained_total 3.0" in metrics
+
+
+def test_spool_readiness_stays_ready_while_the_spool_has_room(
+    tmp_path: Path, producer: RecordingProducer
+) -> None:
+    producer.fail = True
+    with build(tmp_path, producer, readiness="spool") as c:
+        assert c.post("/v1/batch", content=batch(EVENT), headers=auth()).status_code == 200
+        ready = c.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["spooling"] is True
 
 
 def test_spool_full_is_503_and_unready(tmp_path: Path, producer: RecordingProducer) -> None:
