@@ -10,7 +10,6 @@ still land events that were in flight: so passes repeat until one finds nothing.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,8 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.forget.keys import ID_COLUMNS, PersonKeys
-from pipeline.processes import fsync_path
-from pipeline.warehouse.lake import Lake, temporary_path
+from pipeline.warehouse.lake import Lake, write_atomically
 
 __all__ = ["PurgeResult", "purge_file", "purge_until_clean"]
 
@@ -65,18 +63,7 @@ def purge_file(path: Path, keys: PersonKeys) -> int:
     if not removed:
         return 0
     assert mask is not None
-    kept = table.filter(pc.invert(mask))
-    tmp = temporary_path(path)
-    try:
-        with tmp.open("wb") as fh:
-            pq.write_table(kept, fh, compression="zstd")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_path(path.parent)
+    write_atomically(table.filter(pc.invert(mask)), path)
     return removed
 
 

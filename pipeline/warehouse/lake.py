@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 
 from pipeline.processes import fsync_path
 
-__all__ = ["Lake", "temporary_path"]
+__all__ = ["Lake", "temporary_path", "write_atomically"]
 
 _TMP_SUFFIX = ".tmp"  # never a live file
 #: A temporary file is named ``<final name>.<writer's pid>.tmp``: writers (several sinks,
@@ -145,17 +145,7 @@ class Lake:
         return final
 
     def _write(self, data: pa.Table, final: Path) -> None:
-        tmp = temporary_path(final)
-        try:
-            with tmp.open("wb") as fh:
-                pq.write_table(data, fh, compression="zstd")
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        fsync_path(final.parent)
+        write_atomically(data, final)
 
     def clean_temporaries(self, table: str) -> int:
         """Remove temp files a crashed writer left behind; returns how many. A live
@@ -167,6 +157,22 @@ class Lake:
             leftover.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def write_atomically(data: pa.Table, final: Path) -> None:
+    """Write ``data`` to ``final`` as Parquet: temp name, fsync, rename, fsync the folder.
+    Readers see the old file or the new one, never a part."""
+    tmp = temporary_path(final)
+    try:
+        with tmp.open("wb") as fh:
+            pq.write_table(data, fh, compression="zstd")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_path(final.parent)
 
 
 def temporary_path(final: Path) -> Path:
