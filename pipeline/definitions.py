@@ -45,9 +45,8 @@ import yaml
 from pipeline.cohort_spec import Cohort, parse_cohorts
 from pipeline.errors import ConfigError, FunnelError
 from pipeline.properties import PropertyDefinition, parse_properties
-from pipeline.segments.compile import cohorts_used
 from pipeline.segments.rules import SegmentRules, parse_rules
-from pipeline.segments.spec import SegmentDefinition, parse_segments
+from pipeline.segments.spec import SegmentDefinition, cohorts_used, parse_segments
 from pipeline.selectors import Selector, SelectorError, matches, parse_selector
 from pipeline.sqlfiles import IDENTIFIER
 from pipeline.warehouse.funnel_spec import FunnelSpec

@@ -27,7 +27,7 @@ from pipeline.segments.spec import (
 )
 from pipeline.sqlfiles import load_sql, render_sql, sql_identifier
 
-__all__ = ["CompiledQuery", "cohorts_used", "compile_segment"]
+__all__ = ["CompiledQuery", "compile_segment"]
 
 _PARAM = re.compile(r"\$([a-z_]+)")
 _COMMENT = re.compile(r"--[^\n]*")
@@ -156,16 +156,3 @@ def compile_segment(segment: SegmentDefinition, now: datetime) -> CompiledQuery:
     base = f"segment_{segment.of}_base"
     sql = render_sql("segments/members", identifiers={"base": base})
     return CompiledQuery(sql.replace("/*condition*/", condition), compiler.params)
-
-
-def cohorts_used(cond: Condition) -> list[str]:
-    """Names of the cohorts a condition refers to, anywhere in it."""
-    if isinstance(cond, InCohort):
-        return [cond.cohort]
-    if isinstance(cond, AllOf | AnyOf):
-        return [c for part in cond.parts for c in cohorts_used(part)]
-    if isinstance(cond, Not):
-        return cohorts_used(cond.part)
-    if isinstance(cond, AccountWhere | UsersWhere):
-        return cohorts_used(cond.condition)
-    return []

@@ -14,10 +14,10 @@ from typing import Any
 import duckdb
 
 from pipeline.errors import SegmentError
-from pipeline.segments.compile import cohorts_used, compile_segment
+from pipeline.segments.compile import compile_segment
 from pipeline.segments.industry import industry_codes
 from pipeline.segments.rules import SegmentRules, band_labels
-from pipeline.segments.spec import SegmentDefinition
+from pipeline.segments.spec import SegmentDefinition, cohorts_used
 from pipeline.sqlfiles import load_sql, render_sql
 
 __all__ = ["SegmentEngine"]

@@ -53,6 +53,7 @@ __all__ = [
     "PropertyTest",
     "SegmentDefinition",
     "UsersWhere",
+    "cohorts_used",
     "parse_condition",
     "parse_duration",
     "parse_segments",
@@ -359,3 +360,16 @@ def parse_segments(items: object, where: str) -> tuple[SegmentDefinition, ...]:
     if twice:
         raise ConfigError(f"{where}: segment {twice[0]!r} is defined twice")
     return tuple(out)
+
+
+def cohorts_used(cond: Condition) -> list[str]:
+    """Names of the cohorts a condition refers to, anywhere in it."""
+    if isinstance(cond, InCohort):
+        return [cond.cohort]
+    if isinstance(cond, AllOf | AnyOf):
+        return [c for part in cond.parts for c in cohorts_used(part)]
+    if isinstance(cond, Not):
+        return cohorts_used(cond.part)
+    if isinstance(cond, AccountWhere | UsersWhere):
+        return cohorts_used(cond.condition)
+    return []

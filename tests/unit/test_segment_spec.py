@@ -10,7 +10,7 @@ import pytest
 
 from pipeline.definitions import load_definitions
 from pipeline.errors import ConfigError
-from pipeline.segments.compile import cohorts_used, compile_segment
+from pipeline.segments.compile import compile_segment
 from pipeline.segments.rules import SegmentRules, band_labels, parse_rules
 from pipeline.segments.spec import (
     AccountWhere,
@@ -19,6 +19,7 @@ from pipeline.segments.spec import (
     Performed,
     PropertyTest,
     UsersWhere,
+    cohorts_used,
     parse_segments,
 )
 
