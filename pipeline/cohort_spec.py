@@ -36,10 +36,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pipeline.errors import ConfigError, FunnelError
-from pipeline.properties import Condition
+from pipeline.errors import ConfigError
+from pipeline.properties import Condition, parse_duration
 from pipeline.sqlfiles import IDENTIFIER
-from pipeline.warehouse.funnel_spec import parse_duration_ms
 
 __all__ = ["Cohort", "Criterion", "parse_cohorts"]
 
@@ -99,11 +98,8 @@ class Cohort:
 
 
 def _duration(item: dict[str, Any], key: str, where: str) -> tuple[timedelta, str]:
-    text = str(item[key])
-    try:
-        return timedelta(milliseconds=parse_duration_ms(text, key)), text
-    except FunnelError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+    # The text too: criteria are described as written ("within 7d").
+    return parse_duration(item[key], key, where), str(item[key])
 
 
 def _count(item: dict[str, Any], key: str, where: str, share: bool = False) -> float:

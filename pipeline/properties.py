@@ -45,6 +45,7 @@ __all__ = [
     "condition_holds",
     "event_matches",
     "field_value",
+    "parse_duration",
     "parse_properties",
 ]
 
@@ -130,7 +131,9 @@ def condition_holds(condition: Condition, value: Any) -> bool:
         return False
 
 
-def _duration(value: Any, what: str, where: str) -> timedelta:
+def parse_duration(value: Any, what: str, where: str) -> timedelta:
+    """``30d``, ``12h``... in ``definitions.yaml`` as a timedelta; a ``ConfigError`` naming
+    ``where`` and ``what`` otherwise."""
     try:
         return timedelta(milliseconds=parse_duration_ms(str(value), what))
     except FunnelError as exc:
@@ -185,7 +188,7 @@ def _property(item: object, where: str, declared: set[str], later: set[str]) -> 
         if not isinstance(item.get("field"), str) or not item["field"]:
             raise ConfigError(f"{where}: kind {kind} needs a `field`, e.g. properties.plan")
         field = tuple(item["field"].split("."))
-    window = _duration(item["window"], "window", where) if item.get("window") else None
+    window = parse_duration(item["window"], "window", where) if item.get("window") else None
     if kind == "score":
         if "half_life" not in item:
             raise ConfigError(f"{where}: kind score needs a `half_life`, e.g. 14d")
@@ -198,7 +201,7 @@ def _property(item: object, where: str, declared: set[str], later: set[str]) -> 
         return PropertyDefinition(
             name,
             kind,
-            half_life=_duration(item["half_life"], "half_life", where),
+            half_life=parse_duration(item["half_life"], "half_life", where),
             weights=tuple((str(e), float(w)) for e, w in weights.items()),
         )
     if kind == "case":

@@ -32,7 +32,7 @@ from datetime import timedelta
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.segments.spec import parse_duration
+from pipeline.properties import parse_duration
 
 __all__ = ["SegmentRules", "band_labels", "parse_rules"]
 

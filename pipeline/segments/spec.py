@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from pipeline.errors import ConfigError, FunnelError
+from pipeline.errors import ConfigError
+from pipeline.properties import parse_duration
 from pipeline.sqlfiles import IDENTIFIER
-from pipeline.warehouse.funnel_spec import parse_duration_ms
 
 __all__ = [
     "ACCOUNT_COLUMNS",
@@ -55,7 +55,6 @@ __all__ = [
     "UsersWhere",
     "cohorts_used",
     "parse_condition",
-    "parse_duration",
     "parse_segments",
 ]
 
@@ -214,14 +213,6 @@ class SegmentDefinition:
     def table(self) -> str:
         """The published table holding its current members."""
         return f"segment_{self.name}"
-
-
-def parse_duration(value: object, key: str, where: str) -> timedelta:
-    """``30d``, ``12h``... as a timedelta; a ``ConfigError`` naming ``key`` otherwise."""
-    try:
-        return timedelta(milliseconds=parse_duration_ms(str(value), key))
-    except FunnelError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _property(item: dict[str, Any], kind: str, where: str) -> PropertyTest:
