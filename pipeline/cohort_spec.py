@@ -37,13 +37,12 @@ from datetime import timedelta
 from typing import Any
 
 from pipeline.errors import ConfigError
-from pipeline.properties import Condition, parse_duration
+from pipeline.properties import Condition, parse_condition, parse_duration
 from pipeline.sqlfiles import IDENTIFIER
 
 __all__ = ["Cohort", "Criterion", "parse_cohorts"]
 
 SUBJECTS = ("person", "account")
-_OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "exists")
 #: Criterion kind -> (allowed keys, required keys).
 _KEYS: dict[str, tuple[set[str], set[str]]] = {
     "performed": ({"event", "at_least", "at_most", "exactly", "within"}, {"event", "within"}),
@@ -124,18 +123,7 @@ def _event(item: dict[str, Any], where: str) -> str:
 def _property(body: Any, where: str) -> Criterion:
     if not isinstance(body, dict) or not body:
         raise ConfigError(f"{where}: `property` needs {{name: {{op: value}}}}")
-    conditions = []
-    for name, test in body.items():
-        if not isinstance(test, dict) or len(test) != 1:
-            raise ConfigError(f"{where}: property `{name}` needs exactly one test, e.g. {{eq: 1}}")
-        op, value = next(iter(test.items()))
-        if op not in _OPERATORS:
-            raise ConfigError(
-                f"{where}: unknown operator {op!r} for `{name}` (use {', '.join(_OPERATORS)})"
-            )
-        if op == "in" and not isinstance(value, list):
-            raise ConfigError(f"{where}: `in` for `{name}` needs a list of values")
-        conditions.append(Condition(str(name), op, value))
+    conditions = [parse_condition(name, test, where) for name, test in body.items()]
     text = " and ".join(f"{c.name} {c.op} {c.value!r}" for c in conditions)
     return Criterion("property", text, conditions=tuple(conditions))
 

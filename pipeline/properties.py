@@ -45,6 +45,7 @@ __all__ = [
     "condition_holds",
     "event_matches",
     "field_value",
+    "parse_condition",
     "parse_duration",
     "parse_properties",
 ]
@@ -154,18 +155,26 @@ def _conditions(
         raise ConfigError(f"{where}: each case needs `when: {{property: {{op: value}}}}`")
     out = []
     for name, test in when.items():
-        if not isinstance(test, dict) or len(test) != 1:
-            raise ConfigError(f"{where}: `{name}` needs exactly one test, e.g. {{gte: 10}}")
-        op, value = next(iter(test.items()))
-        if op not in _OPERATORS:
-            raise ConfigError(f"{where}: unknown operator {op!r} (use {', '.join(_OPERATORS)})")
-        if op == "in" and not isinstance(value, list):
-            raise ConfigError(f"{where}: `in` needs a list of values")
+        condition = parse_condition(name, test, where)
         if name in later and name not in declared:
             # Properties are computed in order: a case sees only those above it.
             raise ConfigError(f"{where}: `{name}` is declared below this case; move it above")
-        out.append(Condition(str(name), op, value))
+        out.append(condition)
     return tuple(out)
+
+
+def parse_condition(name: object, test: object, where: str) -> Condition:
+    """``name: {op: value}`` (a ``case`` test, a cohort's ``property`` criterion)."""
+    if not isinstance(test, dict) or len(test) != 1:
+        raise ConfigError(f"{where}: `{name}` needs exactly one test, e.g. {{gte: 10}}")
+    op, value = next(iter(test.items()))
+    if op not in _OPERATORS:
+        raise ConfigError(
+            f"{where}: unknown operator {op!r} for `{name}` (use {', '.join(_OPERATORS)})"
+        )
+    if op == "in" and not isinstance(value, list):
+        raise ConfigError(f"{where}: `in` for `{name}` needs a list of values")
+    return Condition(str(name), op, value)
 
 
 def _property(item: object, where: str, declared: set[str], later: set[str]) -> PropertyDefinition:
