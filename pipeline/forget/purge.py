@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.forget.keys import ID_COLUMNS, PersonKeys
+from pipeline.warehouse.event_index import INDEX_TABLE, build_index, index_path
 from pipeline.warehouse.lake import Lake, write_atomically
 
 __all__ = ["PurgeResult", "purge_file", "purge_until_clean"]
@@ -88,11 +89,24 @@ def purge_once(data_dir: Path, keys: PersonKeys, result: PurgeResult) -> int:
                     continue
                 if gone:
                     log.info("forget: removed %d rows from %s", gone, path)
+                    _reindex(lake, folder.name, path)
                     result.files_rewritten += 1
                     removed += gone
     result.rows_removed += removed
     result.passes += 1
     return removed
+
+
+def _reindex(lake: Lake, table: str, path: Path) -> None:
+    """An events file rewritten without a person's rows gets its index rebuilt too (the
+    old index still names the person's events)."""
+    if table != "events" or not lake.table_dir(INDEX_TABLE).exists():
+        return  # never indexed: an indexer starting now reads the rewritten file
+    # Under the indexer's lock: one that read the file before the rewrite has finished.
+    with lake.hold(INDEX_TABLE):
+        target = index_path(lake, path)
+        if target.exists():
+            build_index(path, target)
 
 
 def purge_until_clean(

@@ -16,19 +16,21 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import duckdb
 
 from pipeline.processes import fsync_path
 from pipeline.sqlfiles import render_sql
+from pipeline.warehouse.event_index import INDEX_SCHEMA, INDEX_TABLE, indexed_split
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, TABLES
 
 __all__ = [
     "CATALOG_VIEWS",
     "CatalogPublisher",
+    "events_views",
     "funnel_views",
     "publish_catalog",
     "published_lake",
@@ -76,10 +78,29 @@ def published_tables(published: Lake) -> list[str]:
 def lake_views(
     con: duckdb.DuckDBPyConnection, lake: Lake, tables: Iterable[str] = tuple(TABLES)
 ) -> None:
-    """Create ``lake_<table>`` (and ``lake_events_raw``) over each table's live files."""
+    """Create ``lake_<table>`` (and ``lake_events_raw``) over each table's live files, and
+    with ``events`` the events index views (``lake_events_index``, ``lake_events_unindexed``)."""
     for table in tables:
+        if table == "events":
+            events_views(con, lake)
+            continue
         files = [str(path) for path in lake.live_files(table)]
         con.execute(render_sql(f"lake/{table}", source=files))
+
+
+def events_views(
+    con: duckdb.DuckDBPyConnection, lake: Lake, files: Sequence[Path] | None = None
+) -> None:
+    """The events views (``lake_events_raw``, ``lake_events``, ``lake_events_metadata``) and
+    the events index views over the live events files, or over ``files`` alone (the
+    materializer looking at new files only)."""
+    schema_file, *live = lake.live_files("events")
+    chosen = live if files is None else list(files)
+    con.execute(render_sql("lake/events", source=[str(p) for p in (schema_file, *chosen)]))
+    lake.ensure_table(INDEX_TABLE, INDEX_SCHEMA)
+    indexed, unindexed = indexed_split(lake, schema_file, chosen)
+    index, recent = [str(p) for p in indexed], [str(p) for p in unindexed]
+    con.execute(render_sql("lake/events_index", index=index, unindexed=recent))
 
 
 def published_view(con: duckdb.DuckDBPyConnection, table: str, files: Iterable[Path]) -> None:

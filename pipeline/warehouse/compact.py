@@ -12,6 +12,8 @@ Readers never see an error or a double count:
   previous catalog can still open it.
 A crash between writing and retiring leaves both live; every view collapses the duplicates
 by the same rule, and the next round merges them again, so compaction always converges.
+
+Each round also indexes the events files that have no index yet (``event_index``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import duckdb
 
 from pipeline.sqlfiles import render_sql
 from pipeline.warehouse.catalog import CatalogPublisher
+from pipeline.warehouse.event_index import index_events
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
 
@@ -88,11 +91,12 @@ class Compactor:
         return sum(self.lake.delete_retired(table, older_than) for table in TABLES)
 
     def run_once(self) -> dict[str, int]:
-        """One round: delete what expired, merge every table that needs it, and publish
-        the catalog if anything was merged."""
+        """One round: delete what expired, merge every table that needs it, index the events
+        files not indexed yet, and publish the catalog if anything changed."""
         self.delete_expired()
         merged = {table: self.compact_table(table) for table in TABLES}
-        if any(merged.values()):
+        indexed = index_events(self.lake)
+        if any(merged.values()) or indexed:
             self.publisher.publish()
         return merged
 

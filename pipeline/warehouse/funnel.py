@@ -16,6 +16,7 @@ period) of its step-1 event, so one person can count under several values.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,7 @@ __all__ = [
 
 _DAY_MS = 86_400_000
 _MAX_MIXED_RUNS = 1_000  # beyond this many top-bit collisions, one argsort is cheaper
+_PARALLEL_ROWS = 200_000  # fewer entries: one thread (starting two costs more than it saves)
 _PERCENTILES = (10, 25, 50, 75, 90)
 
 
@@ -190,9 +192,52 @@ def _scan_groups(
     with_entity: bool = False,
 ) -> tuple[ScanResult, npt.NDArray[np.int64], int, Any]:
     """The scan per group, each group's latest attempt start (times relative to the
-    returned base) and each group's value (its entity hash with ``with_entity``)."""
-    group, rel, code, n_groups, group_value, base = _group_entries(
-        entity, ts, code, value, with_entity
+    returned base) and each group's value (its entity hash with ``with_entity``).
+
+    Groups never span entities, so a large input is split in two by a bit of the entity
+    hash and the halves run on two threads (NumPy's sorts and gathers release the GIL):
+    this single-threaded part would otherwise leave the second core idle after DuckDB."""
+    base = int(ts.min()) if ts.size else 0
+    if entity.size < _PARALLEL_ROWS:
+        scan, latest, group_value = _scan_part(spec, entity, ts, code, value, with_entity, base)
+        return scan, latest, base, group_value
+    high = (entity >> np.uint64(63)).astype(np.bool_)
+    halves = [np.flatnonzero(~high), np.flatnonzero(high)]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        parts = list(
+            pool.map(
+                lambda rows: _scan_part(
+                    spec,
+                    entity[rows],
+                    ts[rows],
+                    code[rows],
+                    None if value is None else value[rows],
+                    with_entity,
+                    base,
+                ),
+                halves,
+            )
+        )
+    scan = ScanResult(
+        np.concatenate([p[0].level for p in parts]),
+        np.concatenate([p[0].reached_at for p in parts], axis=1),
+        np.concatenate([p[0].started_at for p in parts], axis=1),
+    )
+    latest = np.concatenate([p[1] for p in parts])
+    return scan, latest, base, np.concatenate([p[2] for p in parts])
+
+
+def _scan_part(
+    spec: FunnelSpec,
+    entity: npt.NDArray[np.uint64],
+    ts: npt.NDArray[np.int64],
+    code: npt.NDArray[np.int8],
+    value: npt.NDArray[np.int64] | None,
+    with_entity: bool,
+    base: int,
+) -> tuple[ScanResult, npt.NDArray[np.int64], Any]:
+    group, rel, code, n_groups, group_value = _group_entries(
+        entity, ts, code, value, base, with_entity
     )
     scan = _scan(spec, group, rel, code, n_groups)
     # The latest attempt start per group (any step in unordered mode) decides in flight.
@@ -202,7 +247,7 @@ def _scan_groups(
     if at.size:  # entries are sorted by time within a group: the last start is the latest
         last = at[np.concatenate((group[at][1:] != group[at][:-1], [True]))]
         latest[group[last]] = rel[last]
-    return scan, latest, base, group_value
+    return scan, latest, group_value
 
 
 def scan_entities(
@@ -246,7 +291,7 @@ def _by_value(
     return [GroupResult(labels[v], c.steps, c.time_to_convert_s) for v, c in counted.items()]
 
 
-_Grouped = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int, Any, int]
+_Grouped = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int8], int, Any]
 
 
 def _group_entries(
@@ -254,13 +299,13 @@ def _group_entries(
     ts: npt.NDArray[np.int64],
     code: npt.NDArray[np.int8],
     value: npt.NDArray[np.int64] | None,
+    base: int,
     with_entity: bool = False,
 ) -> _Grouped:
     """Groups are entities (without ``value``) or (entity, step-1 value) pairs, where
     entries other than step 1 are copied into every group of their entity; entities
-    without a step 1 drop out. Returns the entries
-    sorted by (group, time since ``base``, code ascending), the group count, each group's
-    value and ``base``."""
+    without a step 1 drop out. Returns the entries sorted by (group, time since ``base``
+    (at most every time), code ascending), the group count and each group's value."""
     if value is None:
         group, ts, code, n_groups, group_entity = _by_entity(entity, ts, code, with_entity)
         group_value = group_entity if with_entity else np.zeros(n_groups, dtype=np.int64)
@@ -269,7 +314,6 @@ def _group_entries(
         group, ts, code, n_groups, group_value = _by_entity_and_value(
             number, ts[order], code[order], value[order]
         )
-    base = int(ts.min()) if ts.size else 0
     rel = ts - base
     span = int(rel.max(initial=0)) + 1
     if n_groups * span >= 2**61:  # the scan packs (group, time) in one int64
@@ -285,9 +329,9 @@ def _group_entries(
         key = np.sort((group << (time_bits + 6)) | (rel << 6) | (code.astype(np.int64) + 32))
         code = ((key & 63) - 32).astype(np.int8)
         rel = (key >> 6) & ((1 << time_bits) - 1)
-        return key >> (time_bits + 6), rel, code, n_groups, group_value, base
+        return key >> (time_bits + 6), rel, code, n_groups, group_value
     order = np.lexsort((code, rel, group))
-    return group[order], rel[order], code[order], n_groups, group_value, base
+    return group[order], rel[order], code[order], n_groups, group_value
 
 
 def _by_entity(

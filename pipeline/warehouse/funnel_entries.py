@@ -1,7 +1,9 @@
 """Funnel inputs: (entity, time, code) arrays from the lake, deduplicated by event_id.
 
-The fast path (``sql/funnel/entries.sql``) reads every copy of the events named by a step or
-an exclusion, with a 64-bit hash of each event_id. Duplicates are rare (crash replays), so
+The fast path reads every copy of the events named by a step or an exclusion, with a 64-bit
+hash of each event_id: from the events index (``sql/funnel/entries_indexed.sql``, integers
+in name-sorted row groups, plus the lake files not indexed yet), or from the lake when a
+breakdown needs its columns (``sql/funnel/entries.sql``). Duplicates are rare (crash replays), so
 only the event_ids seen more than once are then read again, deduplicated exactly (earliest
 ``received_at`` per event_id, as the ``events`` view does) by
 ``sql/funnel/entries_deduplicated.sql``, and their rows replace the copies. A hash collision
@@ -85,7 +87,11 @@ def fetch_entries(
         if defined_events_match(conn, names, tagged):
             rows = _exact_rows(conn, exact | {"event_hashes": None}, spec)
         else:
-            table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
+            # A breakdown needs the lake's columns; the rest reads the events index.
+            if spec.breakdown:  # needs the lake's columns
+                table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
+            else:
+                table = _indexed_table(conn, spec, entities)
             rows = _deduplicate(conn, _named_rows(table, spec), exact, spec)
     except duckdb.CatalogException as exc:
         raise FunnelError(
@@ -111,6 +117,42 @@ def defined_events_match(
     if holds("funnel/defined_tagged") if tagged is None else tagged:
         return True
     return holds("funnel/defined_possible") and holds("funnel/defined_matches")
+
+
+def _indexed_table(
+    conn: duckdb.DuckDBPyConnection, spec: FunnelSpec, entities: npt.NDArray[np.uint64] | None
+) -> pa.Table:
+    """``entries.sql``'s columns (no breakdown) from the events index. The person hashes
+    are re-attributed through ``person_merges`` (and to accounts) here: a join with that
+    recursive view in the scan's query costs DuckDB several times the scan itself."""
+    names = [*spec.steps, *(e.event for e in spec.exclusions)]
+    params = {"names": names, "strict": spec.mode == "strict"}
+    table = conn.sql(load_sql("funnel/entries_indexed"), params=params).to_arrow_table()
+    entity = _numbers(table, "person_hash", np.uint64)
+    merges = conn.sql(load_sql("funnel/person_merge_hashes")).to_arrow_table()
+    merged, found = _lookup(entity, merges, "origin_hash", "person_hash")
+    entity = np.where(found, merged, entity)
+    keep = None
+    if spec.by == "account":
+        accounts = conn.sql(load_sql("funnel/person_account_hashes")).to_arrow_table()
+        entity, keep = _lookup(entity, accounts, "person_hash", "account_hash")
+    if entities is not None:
+        wanted = np.isin(entity, entities)
+        keep = wanted if keep is None else keep & wanted
+    table = table.set_column(1, "entity_hash", pa.array(entity))
+    return table if keep is None else table.filter(pa.array(keep))
+
+
+def _lookup(
+    values: npt.NDArray[np.uint64], pairs: pa.Table, key: str, target: str
+) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
+    """``values`` mapped through ``pairs`` (sorted by ``key``, unique keys): the mapped
+    values and where a key was found (elsewhere the value is meaningless)."""
+    keys = _numbers(pairs, key, np.uint64)
+    if not keys.size:
+        return values, np.zeros(values.shape, dtype=np.bool_)
+    at = np.minimum(np.searchsorted(keys, values), keys.size - 1)
+    return _numbers(pairs, target, np.uint64)[at], keys[at] == values
 
 
 def _numbers(table: pa.Table, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:

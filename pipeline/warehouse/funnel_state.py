@@ -28,8 +28,8 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 
-from pipeline.sqlfiles import load_sql, render_sql
-from pipeline.warehouse.catalog import funnel_views
+from pipeline.sqlfiles import load_sql
+from pipeline.warehouse.catalog import events_views, funnel_views
 from pipeline.warehouse.funnel import StepResult, count_steps, scan_entities
 from pipeline.warehouse.funnel_entries import Entries, defined_events_match, fetch_entries
 from pipeline.warehouse.funnel_scan import ScanResult
@@ -142,9 +142,7 @@ class Refresh:
             new_con = duckdb.connect()  # the same views, the events of the new files only
             try:
                 funnel_views(new_con, self.lake)
-                schema_file = self.lake.live_files("events")[0]
-                source = [str(p) for p in (schema_file, *self.new)]
-                new_con.execute(render_sql("lake/events", source=source))
+                events_views(new_con, self.lake, self.new)
                 if not defined_events_match(new_con, names, False):
                     added = fetch_entries(new_con, spec, None, False)
                     return self._merged(key, spec, cached, added)
@@ -250,7 +248,7 @@ def _inputs(spec: FunnelSpec) -> tuple[object, ...]:
 def person_merges(conn: duckdb.DuckDBPyConnection) -> npt.NDArray[np.void]:
     """The catalog's ``person_merges`` as (origin hash, person hash) pairs, one 16-byte
     value each, so two snapshots compare with set operations."""
-    table = conn.sql(load_sql("materialize/person_merge_hashes")).to_arrow_table()
+    table = conn.sql(load_sql("funnel/person_merge_hashes")).to_arrow_table()
     pairs = np.empty((table.num_rows, 2), dtype=np.uint64)
     pairs[:, 0] = table["origin_hash"].to_numpy()
     pairs[:, 1] = table["person_hash"].to_numpy()

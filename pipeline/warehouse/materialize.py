@@ -39,10 +39,11 @@ import pyarrow as pa
 
 from pipeline.definitions import Definitions, NamedFunnel
 from pipeline.segments.materialize import SegmentMaterializer
-from pipeline.sqlfiles import load_sql, render_sql
+from pipeline.sqlfiles import load_sql
 from pipeline.timeutil import utc_now
 from pipeline.warehouse.catalog import (
     CatalogPublisher,
+    events_views,
     funnel_views,
     lake_views,
     published_tables,
@@ -129,8 +130,7 @@ class Materializer:
             if rebuild or new is None:
                 lake_views(con, self.lake)
             else:  # every older file's events are tagged: look at the new ones only
-                schema_file = self.lake.live_files("events")[0]
-                con.execute(render_sql("lake/events", source=[str(p) for p in (schema_file, *new)]))
+                events_views(con, self.lake, new)
             untagged = con.sql(
                 load_sql("materialize/untagged_events"),
                 params={"version": definitions.events_version},

@@ -15,6 +15,7 @@ import duckdb
 import pytest
 
 from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.event_index import build_index, index_path
 from pipeline.warehouse.funnel import run_funnel
 from pipeline.warehouse.funnel_spec import FunnelSpec
 from pipeline.warehouse.lake import Lake
@@ -42,9 +43,10 @@ def _record(i: int, person: str, name: str, ms: int, received_ms: int) -> dict[s
     }
 
 
-def lakes(root: Path, seed: int) -> tuple[Path, Path, int]:
-    """A lake with duplicated events and the same lake deduplicated first; returns both
-    catalogs and how many copies were added."""
+def lakes(root: Path, seed: int, indexed: int = 0) -> tuple[Path, Path, int]:
+    """A lake with duplicated events (its first ``indexed`` files of 4 indexed) and the same
+    lake deduplicated first (not indexed); returns both catalogs and how many copies were
+    added."""
     rng = random.Random(seed)
     originals = []
     for i in range(500):
@@ -65,7 +67,10 @@ def lakes(root: Path, seed: int) -> tuple[Path, Path, int]:
     lake = Lake(root / "dup" / "lake")
     publish_catalog(root / "dup" / "warehouse.duckdb", lake)
     for part in (originals[:250], originals[250:], copies[:75], copies[75:]):
-        lake.write("events", records_to_table(part))
+        path = lake.write("events", records_to_table(part))
+        if indexed > 0:
+            indexed -= 1
+            build_index(path, index_path(lake, path))
     dup = publish_catalog(root / "dup" / "warehouse.duckdb", lake)
     con = duckdb.connect(str(dup), read_only=True)
     try:
@@ -100,9 +105,10 @@ SPECS = [
 ]
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_equal_to_deduplicating_first(tmp_path: Path, seed: int) -> None:
-    dup, clean, added = lakes(tmp_path, seed)
+@pytest.mark.parametrize(("seed", "indexed"), [(1, 0), (2, 0), (1, 2), (2, 4)])
+def test_equal_to_deduplicating_first(tmp_path: Path, seed: int, indexed: int) -> None:
+    # Files read through the events index (some or all of them) or the lake alone.
+    dup, clean, added = lakes(tmp_path, seed, indexed)
     con = duckdb.connect(str(dup), read_only=True)
     try:
         raw, unique = con.sql(

@@ -166,7 +166,7 @@ def test_entities_sharing_hash_top_bits_stay_apart(
     entity = np.array([5, 6, 5, 6, 5, 6, far, far + 1, far, 9 << 60], dtype=np.uint64)
     ts = np.array([0, 10, 20, 30, 40, 50, 60, 70, 80, 90], dtype=np.int64)
     code = np.array([1, 1, 2, 2, 3, 3, 1, 1, 2, 1], dtype=np.int8)
-    group, rel, codes, n_groups, _, _ = _group_entries(entity, ts, code, None)
+    group, rel, codes, n_groups, _ = _group_entries(entity, ts, code, None, 0)
     assert n_groups == 5
     runs = [
         [(int(t), int(c)) for t, c in zip(rel[group == g], codes[group == g], strict=True)]
@@ -179,3 +179,37 @@ def test_entities_sharing_hash_top_bits_stay_apart(
         [(70, 1)],
         [(90, 1)],
     ]
+
+
+@pytest.mark.parametrize("spec", [{}, {"mode": "unordered"}, {"breakdown": "x"}, {"entity": True}])
+def test_two_threads_answer_as_one(monkeypatch: pytest.MonkeyPatch, spec: dict) -> None:
+    # Large inputs are split in two by a bit of the entity hash and scanned on two threads;
+    # the counts, times and per-entity rows must be those of one pass over everything.
+    from pipeline.warehouse import funnel
+
+    rng = np.random.default_rng(5)
+    n = 20_000
+    entity = rng.integers(0, 3_000, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    ts = 1_767_225_600_000 + rng.integers(0, 5 * 86_400_000, n)
+    code = rng.integers(1, 4, n).astype(np.int8)
+    value = rng.integers(0, 3, n) if "breakdown" in spec else None
+    funnel_spec = FunnelSpec.from_mapping(
+        {"steps": "A,B,C", "window": "1d", "mode": spec.get("mode", "ordered")}
+    )
+
+    def run(parallel_rows: int) -> object:
+        monkeypatch.setattr(funnel, "_PARALLEL_ROWS", parallel_rows)
+        if "entity" in spec:
+            hashes, scan, latest = funnel.scan_entities(funnel_spec, entity, ts, code)
+            order = np.argsort(hashes)
+            return [hashes[order], scan.level[order], scan.reached_at[:, order], latest[order]]
+        counted = funnel._funnel(funnel_spec, entity, ts, code, value, int(ts.max()))
+        return {v: (c.steps, c.time_to_convert_s) for v, c in counted.items()}
+
+    one, two = run(10 * n), run(0)
+    if isinstance(one, list):
+        assert all(np.array_equal(a, b) for a, b in zip(one, two, strict=True))
+        assert one[0].size > 1_000
+    else:
+        assert one == two
+        assert all(steps[2].count > 0 for steps, _ in one.values())
