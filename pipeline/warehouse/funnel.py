@@ -202,22 +202,14 @@ def _scan_groups(
         scan, latest, group_value = _scan_part(spec, entity, ts, code, value, with_entity, base)
         return scan, latest, base, group_value
     high = (entity >> np.uint64(63)).astype(np.bool_)
-    halves = [np.flatnonzero(~high), np.flatnonzero(high)]
+
+    def half(upper: bool) -> tuple[ScanResult, npt.NDArray[np.int64], Any]:
+        rows = high if upper else ~high
+        part_value = None if value is None else value[rows]
+        return _scan_part(spec, entity[rows], ts[rows], code[rows], part_value, with_entity, base)
+
     with ThreadPoolExecutor(max_workers=2) as pool:
-        parts = list(
-            pool.map(
-                lambda rows: _scan_part(
-                    spec,
-                    entity[rows],
-                    ts[rows],
-                    code[rows],
-                    None if value is None else value[rows],
-                    with_entity,
-                    base,
-                ),
-                halves,
-            )
-        )
+        parts = list(pool.map(half, (False, True)))
     scan = ScanResult(
         np.concatenate([p[0].level for p in parts]),
         np.concatenate([p[0].reached_at for p in parts], axis=1),

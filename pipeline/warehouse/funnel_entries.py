@@ -87,12 +87,12 @@ def fetch_entries(
         if defined_events_match(conn, names, tagged):
             rows = _exact_rows(conn, exact | {"event_hashes": None}, spec)
         else:
-            # A breakdown needs the lake's columns; the rest reads the events index.
             if spec.breakdown:  # needs the lake's columns
                 table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
+                rows = _named_rows(table, spec)
             else:
-                table = _indexed_table(conn, spec, entities)
-            rows = _deduplicate(conn, _named_rows(table, spec), exact, spec)
+                rows = _indexed_rows(conn, spec, entities)
+            rows = _deduplicate(conn, rows, exact, spec)
     except duckdb.CatalogException as exc:
         raise FunnelError(
             f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
@@ -119,11 +119,11 @@ def defined_events_match(
     return holds("funnel/defined_possible") and holds("funnel/defined_matches")
 
 
-def _indexed_table(
+def _indexed_rows(
     conn: duckdb.DuckDBPyConnection, spec: FunnelSpec, entities: npt.NDArray[np.uint64] | None
-) -> pa.Table:
-    """``entries.sql``'s columns (no breakdown) from the events index. The person hashes
-    are re-attributed through ``person_merges`` (and to accounts) here: a join with that
+) -> _Rows:
+    """``entries.sql``'s rows (no breakdown) from the events index. The person hashes are
+    re-attributed through ``person_merges`` (and to accounts) here: a join with that
     recursive view in the scan's query costs DuckDB several times the scan itself."""
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
     params = {"names": names, "strict": spec.mode == "strict"}
@@ -139,8 +139,15 @@ def _indexed_table(
     if entities is not None:
         wanted = np.isin(entity, entities)
         keep = wanted if keep is None else keep & wanted
-    table = table.set_column(1, "entity_hash", pa.array(entity))
-    return table if keep is None else table.filter(pa.array(keep))
+    rows = _coded(
+        spec,
+        _numbers(table, "name_code", np.int64),
+        _numbers(table, "event_hash", np.uint64),
+        entity,
+        _numbers(table, "ts", np.int64),
+        None,
+    )
+    return rows if keep is None else rows.where(keep)
 
 
 def _lookup(
@@ -165,6 +172,25 @@ def _breakdown(table: pa.Table, spec: FunnelSpec) -> pa.Array | None:
 
 
 def _named_rows(table: pa.Table, spec: FunnelSpec) -> _Rows:
+    """``entries.sql``'s rows with their funnel codes (``_coded``)."""
+    return _coded(
+        spec,
+        _numbers(table, "name_code", np.int64),
+        _numbers(table, "event_hash", np.uint64),
+        _numbers(table, "entity_hash", np.uint64),
+        _numbers(table, "ts", np.int64),
+        _breakdown(table, spec),
+    )
+
+
+def _coded(
+    spec: FunnelSpec,
+    position: npt.NDArray[np.int64],
+    event: npt.NDArray[np.uint64],
+    entity: npt.NDArray[np.uint64],
+    ts: npt.NDArray[np.int64],
+    breakdown: pa.Array | None,
+) -> _Rows:
     """Turn each row's name position into its funnel codes: step ``k`` → ``k`` (a name used
     by several steps gives one row per step), the ``k``-th exclusion → ``-k``, else 0."""
     n = len(spec.steps)
@@ -172,14 +198,8 @@ def _named_rows(table: pa.Table, spec: FunnelSpec) -> _Rows:
     for i, name in enumerate([*spec.steps, *(e.event for e in spec.exclusions)]):
         steps = [k + 1 for k, step in enumerate(spec.steps) if step == name]
         codes.append(steps or [n - i - 1])
-    position = _numbers(table, "name_code", np.int64)
-    rows = _Rows(
-        _numbers(table, "event_hash", np.uint64),
-        _numbers(table, "entity_hash", np.uint64),
-        _numbers(table, "ts", np.int64),
-        np.array([c[0] for c in codes], dtype=np.int8)[position],
-        _breakdown(table, spec),
-    )
+    first = np.array([c[0] for c in codes], dtype=np.int8)
+    rows = _Rows(event, entity, ts, first[position], breakdown)
     if all(len(c) == 1 for c in codes):
         return rows
     counts = np.array([len(c) for c in codes])[position]
