@@ -6,12 +6,15 @@ lake means decoding the ``event`` column of every row and three string/time colu
 matching ones. The index holds just those four as integers where possible, sorted by event
 name so the row groups of other events are skipped from the footers alone:
 
-    event (string) · person_hash (UBIGINT, NULL without a person) · ts (ms) · event_hash (UBIGINT)
+    event (string) · person_hash (UBIGINT, NULL without a person) · ts (ms) ·
+    received_ms · event_hash (UBIGINT)
 
-``person_hash`` and ``event_hash`` are DuckDB's ``hash()`` of ``person_id`` and ``event_id``.
-That function is only promised within one DuckDB version, so index files carry the version
-that wrote them in their name, and a reader built on another version ignores them (they are
-rebuilt by the next indexing round).
+``person_hash`` and ``event_hash`` are DuckDB's ``hash()`` of ``person_id`` and ``event_id``;
+``received_ms`` lets a reader keep the earliest-received copy of a replayed event, as the
+``events`` view does, without going back to the lake. That hash function is only promised
+within one DuckDB version, so index files carry the version that wrote them (and the
+index's own format version) in their name, and a reader built on another version ignores
+them (they are rebuilt by the next indexing round).
 
 Life cycle, kept in step with the lake's own rules:
 - ``index_events`` (the compactor's round, ``bench/``) indexes every live events file that
@@ -52,6 +55,7 @@ INDEX_SCHEMA = pa.schema(
         pa.field("event", pa.string()),
         pa.field("person_hash", pa.uint64()),
         pa.field("ts", pa.int64(), nullable=False),
+        pa.field("received_ms", pa.int64(), nullable=False),
         pa.field("event_hash", pa.uint64(), nullable=False),
     ]
 )
@@ -61,9 +65,14 @@ INDEX_SCHEMA = pa.schema(
 _ROW_GROUP_ROWS = 65_536
 
 
+#: Bumped when the index's columns change: files of another format are rebuilt.
+_FORMAT = 2
+
+
 def _hash_tag() -> str:
-    """Names the hash function behind an index file: DuckDB's, per version."""
-    return "duckdb" + duckdb.__version__.replace(".", "_")
+    """Names the index format and the hash function behind an index file (DuckDB's, per
+    version)."""
+    return f"i{_FORMAT}-duckdb" + duckdb.__version__.replace(".", "_")
 
 
 def index_path(lake: Lake, events_file: Path) -> Path:

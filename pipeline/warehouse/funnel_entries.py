@@ -1,18 +1,19 @@
 """Funnel inputs: (entity, time, code) arrays from the lake, deduplicated by event_id.
 
-The fast path reads every copy of the events named by a step or an exclusion, with a 64-bit
-hash of each event_id: from the events index (``sql/funnel/entries_indexed.sql``, integers
-in name-sorted row groups, plus the lake files not indexed yet), or from the lake when a
-breakdown needs its columns (``sql/funnel/entries.sql``). Duplicates are rare (crash replays), so
-only the event_ids seen more than once are then read again, deduplicated exactly (earliest
-``received_at`` per event_id, as the ``events`` view does) by
-``sql/funnel/entries_deduplicated.sql``, and their rows replace the copies. A hash collision
-only sends a distinct event down that exact path too, so the result equals deduplicating
-first. Funnels whose steps are defined events take the exact path for every event (copies
-may disagree on defined events). The time range is applied last, on the kept copies.
+Funnels without a breakdown read the events index (``sql/funnel/entries_indexed.sql``:
+integers in name-sorted row groups, plus the lake files not indexed yet): every copy of the
+events named by a step or an exclusion, with 64-bit hashes of event_id and person, time and
+receive time; one copy per event hash is kept, the earliest received as in ``events``.
 
-Entities are told apart by a 64-bit hash of their id: two of ``n`` ids collide with
-probability about ``n² / 2⁶⁵`` (3e-8 for a million people).
+A breakdown needs the lake's columns (``sql/funnel/entries.sql``): every copy is read with
+an event_id hash, and, duplicates being rare (crash replays), only the event_ids seen more
+than once are read again, deduplicated exactly (earliest ``received_at`` per event_id) by
+``sql/funnel/entries_deduplicated.sql``; their rows replace the copies. Funnels whose steps
+are defined events take that exact path for every event (copies may disagree on defined
+events). The time range is applied last, on the kept copies.
+
+Entities and, on the index path, events are told apart by a 64-bit hash of their id: two of
+``n`` ids collide with probability about ``n² / 2⁶⁵`` (3e-8 for a million).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pipeline.errors import FunnelError
 from pipeline.sqlfiles import load_sql
 from pipeline.warehouse.funnel_spec import FunnelSpec
 
-__all__ = ["Entries", "defined_events_match", "fetch_entries"]
+__all__ = ["Entries", "defined_events_match", "fetch_entries", "isin_sorted"]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads a code over a hash's bits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -90,9 +91,9 @@ def fetch_entries(
             if spec.breakdown:  # needs the lake's columns
                 table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
                 rows = _named_rows(table, spec)
+                rows = _deduplicate(conn, rows, exact, spec)
             else:
                 rows = _indexed_rows(conn, spec, entities)
-            rows = _deduplicate(conn, rows, exact, spec)
     except duckdb.CatalogException as exc:
         raise FunnelError(
             f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
@@ -122,32 +123,66 @@ def defined_events_match(
 def _indexed_rows(
     conn: duckdb.DuckDBPyConnection, spec: FunnelSpec, entities: npt.NDArray[np.uint64] | None
 ) -> _Rows:
-    """``entries.sql``'s rows (no breakdown) from the events index. The person hashes are
-    re-attributed through ``person_merges`` (and to accounts) here: a join with that
-    recursive view in the scan's query costs DuckDB several times the scan itself."""
+    """``entries.sql``'s rows (no breakdown) from the events index, one copy per event.
+
+    Copies are told apart by event_id hash, and the earliest received (then earliest in
+    time) is kept, as ``events`` keeps it; then persons are re-attributed through
+    ``person_merges`` (and mapped to accounts) here: a join with that recursive view in
+    the scan's query costs DuckDB several times the scan itself."""
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
     params = {"names": names, "strict": spec.mode == "strict"}
     table = conn.sql(load_sql("funnel/entries_indexed"), params=params).to_arrow_table()
-    entity = _numbers(table, "person_hash", np.uint64)
+    person = table["person_hash"].combine_chunks()
+    event = _numbers(table, "event_hash", np.uint64)
+    entity = np.asarray(person.fill_null(0).to_numpy(), dtype=np.uint64)
+    ts = _numbers(table, "ts", np.int64)
+    keep = _first_copies(event, _numbers(table, "received_ms", np.int64), ts, entity)
+    if person.null_count:
+        keep &= np.asarray(person.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
     merges = conn.sql(load_sql("funnel/person_merge_hashes")).to_arrow_table()
     merged, found = _lookup(entity, merges, "origin_hash", "person_hash")
     entity = np.where(found, merged, entity)
-    keep = None
     if spec.by == "account":
         accounts = conn.sql(load_sql("funnel/person_account_hashes")).to_arrow_table()
-        entity, keep = _lookup(entity, accounts, "person_hash", "account_hash")
+        entity, has_account = _lookup(entity, accounts, "person_hash", "account_hash")
+        keep &= has_account
     if entities is not None:
-        wanted = np.isin(entity, entities)
-        keep = wanted if keep is None else keep & wanted
-    rows = _coded(
-        spec,
-        _numbers(table, "name_code", np.int64),
-        _numbers(table, "event_hash", np.uint64),
-        entity,
-        _numbers(table, "ts", np.int64),
-        None,
-    )
-    return rows if keep is None else rows.where(keep)
+        keep &= isin_sorted(entity, np.unique(entities))
+    position = _numbers(table, "name_code", np.int64)
+    return _coded(spec, position[keep], event[keep], entity[keep], ts[keep], None)
+
+
+def _first_copies(
+    event: npt.NDArray[np.uint64],
+    received: npt.NDArray[np.int64],
+    ts: npt.NDArray[np.int64],
+    person: npt.NDArray[np.uint64],
+) -> npt.NDArray[np.bool_]:
+    """Which rows to keep so each event hash has one: the earliest received, then earliest
+    in time (then the smallest person hash, so copies that tie still give one answer)."""
+    ordered = np.sort(event)
+    repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    keep = np.ones(event.shape, dtype=np.bool_)
+    if not repeated.size:  # the usual case: no replayed copy among these events
+        return keep
+    copies = np.flatnonzero(isin_sorted(event, repeated))
+    order = copies[np.lexsort((person[copies], ts[copies], received[copies], event[copies]))]
+    first = np.concatenate(([True], event[order][1:] != event[order][:-1]))
+    keep[copies] = False
+    keep[order[first]] = True
+    return keep
+
+
+def isin_sorted(
+    values: npt.NDArray[np.uint64], members: npt.NDArray[np.uint64]
+) -> npt.NDArray[np.bool_]:
+    """``np.isin`` for sorted unique ``members``, usually few: binary searches instead of
+    sorting ``values`` (every entry) as ``np.isin`` does."""
+    if not members.size:
+        return np.zeros(values.shape, dtype=np.bool_)
+    at = np.minimum(np.searchsorted(members, values), members.size - 1)
+    found: npt.NDArray[np.bool_] = members[at] == values
+    return found
 
 
 def _lookup(

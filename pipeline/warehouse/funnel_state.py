@@ -31,7 +31,12 @@ import numpy.typing as npt
 from pipeline.sqlfiles import load_sql
 from pipeline.warehouse.catalog import events_views, funnel_views
 from pipeline.warehouse.funnel import StepResult, count_steps, scan_entities
-from pipeline.warehouse.funnel_entries import Entries, defined_events_match, fetch_entries
+from pipeline.warehouse.funnel_entries import (
+    Entries,
+    defined_events_match,
+    fetch_entries,
+    isin_sorted,
+)
 from pipeline.warehouse.funnel_scan import ScanResult
 from pipeline.warehouse.funnel_spec import FunnelSpec
 from pipeline.warehouse.lake import Lake
@@ -62,7 +67,7 @@ class FunnelState:
     def replaced(self, entities: U64, fresh: FunnelState) -> FunnelState:
         """This state with the rows of ``entities`` replaced by ``fresh`` (an entity that no
         longer has a step 1, e.g. merged into another person, has no row there)."""
-        keep = ~_isin(self.entity, np.unique(entities))
+        keep = ~isin_sorted(self.entity, np.unique(entities))
         return FunnelState(
             self.spec,
             self.version,
@@ -158,26 +163,26 @@ class Refresh:
         """Cached entries plus the new files' ones. A new copy of a cached event (a replay)
         and a moved person send their entities back to the lake for exact rows."""
         assert self.moved is not None
-        dup = _isin(added.event, np.sort(cached.event))
+        dup = isin_sorted(added.event, np.sort(cached.event))
         reread = np.unique(
             np.concatenate(
                 [
                     self.moved,
                     added.entity[dup],
-                    cached.entity[_isin(cached.event, np.unique(added.event[dup]))],
+                    cached.entity[isin_sorted(cached.event, np.unique(added.event[dup]))],
                 ]
             )
         )
         parts = [
-            _where(cached, ~_isin(cached.entity, reread)),
-            _where(added, ~_isin(added.entity, reread)),
+            _where(cached, ~isin_sorted(cached.entity, reread)),
+            _where(added, ~isin_sorted(added.entity, reread)),
         ]
         if reread.size:
             parts.append(fetch_entries(self.conn, spec, reread, False))
         merged = _concat(parts)
         self.next_cache[key] = merged
         changed = np.union1d(added.entity, reread)
-        return changed, _where(merged, _isin(merged.entity, changed))
+        return changed, _where(merged, isin_sorted(merged.entity, changed))
 
 
 def _cacheable(spec: FunnelSpec, tagged: bool) -> bool:
@@ -191,16 +196,6 @@ def _cacheable(spec: FunnelSpec, tagged: bool) -> bool:
         and spec.since is None
         and spec.until is None
     )
-
-
-def _isin(values: U64, members: U64) -> npt.NDArray[np.bool_]:
-    """``np.isin`` for sorted unique ``members``, usually few: binary searches instead of
-    hashing ``values`` (the whole lake's entries) every refresh."""
-    if not members.size:
-        return np.zeros(values.shape, dtype=np.bool_)
-    at = np.minimum(np.searchsorted(members, values), members.size - 1)
-    found: npt.NDArray[np.bool_] = members[at] == values
-    return found
 
 
 def _where(entries: Entries, keep: npt.NDArray[np.bool_]) -> Entries:

@@ -1,12 +1,13 @@
 -- funnel entries from the events index: every copy of every event whose name is a step or
 -- an exclusion (every event in strict mode), as entries.sql reads them from the lake, but
 -- from lake_events_index (integers, name-sorted row groups the name filter skips) and, for
--- the files not indexed yet, lake_events_unindexed. Persons are the hashes as written; the
--- engine re-attributes them through person_merges (and to accounts) and deduplicates as
--- for entries.sql. Events without a person are no one's entries.
+-- the files not indexed yet, lake_events_unindexed. Persons are the hashes as written (NULL
+-- without a person: no one's entry, once deduplicated); the engine keeps one copy per
+-- event_hash by received_ms (the earliest-received copy counts, as in `events`), then
+-- re-attributes persons through person_merges (and to accounts).
 -- Parameters: $names (the steps, then the exclusions; VARCHAR[]) and $strict (BOOLEAN).
 WITH copies AS (
-    SELECT event_hash, person_hash, ts, event
+    SELECT event_hash, person_hash, ts, received_ms, event
     FROM lake_events_index
     WHERE
         $strict
@@ -17,6 +18,7 @@ WITH copies AS (
         hash(event_id) AS event_hash,
         CASE WHEN person_id IS NOT NULL THEN hash(person_id) END AS person_hash,
         epoch_ms(timestamp) AS ts,
+        epoch_ms(received_at) AS received_ms,
         event
     FROM lake_events_unindexed
     WHERE
@@ -28,7 +30,7 @@ SELECT
     event_hash,
     person_hash,
     ts,
+    received_ms,
     -- 1-based position of the event's name in $names (0: another event, strict only).
     coalesce(list_position($names, event), 0)::TINYINT AS name_code
 FROM copies
-WHERE person_hash IS NOT NULL

@@ -5,6 +5,7 @@ SELECT
     event,
     CASE WHEN person_id IS NOT NULL THEN hash(person_id) END AS person_hash,
     epoch_ms(timestamp) AS ts,
+    epoch_ms(received_at) AS received_ms,
     hash(event_id) AS event_hash
 FROM read_parquet({{source}})
 ORDER BY event, person_hash, ts

@@ -134,10 +134,10 @@ def test_index_rows_mirror_the_events_file(tmp_path: Path) -> None:
         """
         SELECT count(*) FROM (
             SELECT event, CASE WHEN person_id IS NOT NULL THEN hash(person_id) END,
-                epoch_ms(timestamp), hash(event_id)
+                epoch_ms(timestamp), epoch_ms(received_at), hash(event_id)
             FROM lake_events_raw
             EXCEPT ALL
-            SELECT event, person_hash, ts, event_hash FROM lake_events_index
+            SELECT event, person_hash, ts, received_ms, event_hash FROM lake_events_index
         )
         """,
     )
