@@ -23,7 +23,7 @@ import duckdb
 
 from pipeline.processes import fsync_path
 from pipeline.sqlfiles import render_sql
-from pipeline.warehouse.event_index import INDEX_SCHEMA, INDEX_TABLE, indexed_split
+from pipeline.warehouse.event_index import ensure_index_table, indexed_split
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import DEFINED_TAGS_SCHEMA, TABLES
 
@@ -97,7 +97,7 @@ def events_views(
     schema_file, *live = lake.live_files("events")
     chosen = live if files is None else list(files)
     con.execute(render_sql("lake/events", source=[str(p) for p in (schema_file, *chosen)]))
-    lake.ensure_table(INDEX_TABLE, INDEX_SCHEMA)
+    ensure_index_table(lake)
     indexed, unindexed = indexed_split(lake, schema_file, chosen)
     index, recent = [str(p) for p in indexed], [str(p) for p in unindexed]
     con.execute(render_sql("lake/events_index", index=index, unindexed=recent))

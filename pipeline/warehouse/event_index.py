@@ -33,6 +33,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from pipeline.sqlfiles import render_sql
 from pipeline.warehouse.lake import Lake, write_atomically
@@ -41,6 +42,7 @@ __all__ = [
     "INDEX_SCHEMA",
     "INDEX_TABLE",
     "build_index",
+    "ensure_index_table",
     "index_events",
     "index_path",
     "indexed_split",
@@ -98,6 +100,15 @@ def build_index(events_file: Path, target: Path) -> int:
     return int(table.num_rows)
 
 
+def ensure_index_table(lake: Lake) -> None:
+    """Create the index folder and its schema file, or replace a schema file an older
+    index format left (readers take the columns from it)."""
+    lake.ensure_table(INDEX_TABLE, INDEX_SCHEMA)
+    schema_file = lake.table_dir(INDEX_TABLE) / "_schema.parquet"
+    if not pq.read_schema(schema_file).equals(INDEX_SCHEMA, check_metadata=False):
+        write_atomically(INDEX_SCHEMA.empty_table(), schema_file)
+
+
 def indexed_split(
     lake: Lake, schema_file: Path, files: Sequence[Path]
 ) -> tuple[list[Path], list[Path]]:
@@ -118,7 +129,7 @@ def indexed_split(
 def index_events(lake: Lake) -> int:
     """Index every live events file without an index and delete the index files whose
     events file is gone (or that another DuckDB version wrote); returns files indexed."""
-    lake.ensure_table(INDEX_TABLE, INDEX_SCHEMA)
+    ensure_index_table(lake)
     built = 0
     # One indexer at a time (each sink runs a compactor): another's fresh index file must
     # not look stale to this one's cleanup.

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -17,7 +18,13 @@ from pipeline.forget.keys import PersonKeys
 from pipeline.forget.purge import purge_until_clean
 from pipeline.warehouse.catalog import CatalogPublisher, publish_catalog
 from pipeline.warehouse.compact import CompactionPolicy, Compactor
-from pipeline.warehouse.event_index import INDEX_TABLE, build_index, index_events, index_path
+from pipeline.warehouse.event_index import (
+    INDEX_SCHEMA,
+    INDEX_TABLE,
+    build_index,
+    index_events,
+    index_path,
+)
 from pipeline.warehouse.funnel import run_funnel
 from pipeline.warehouse.funnel_spec import FunnelSpec
 from pipeline.warehouse.lake import Lake
@@ -150,8 +157,11 @@ def test_index_rows_mirror_the_events_file(tmp_path: Path) -> None:
 def test_index_files_go_with_their_events_file(tmp_path: Path) -> None:
     lake, warehouse, paths = _lake(tmp_path, files=2)
     index_events(lake)
-    stale = lake.table_dir(INDEX_TABLE) / "20200101T000000Z-old.duckdb0_0_1.parquet"
+    stale = lake.table_dir(INDEX_TABLE) / "20200101T000000Z-old.i1-duckdb0_0_1.parquet"
     stale.write_bytes(index_path(lake, paths[0]).read_bytes())  # another DuckDB's hashes
+    # An older index format's schema file (without received_ms) is replaced.
+    schema_file = lake.table_dir(INDEX_TABLE) / "_schema.parquet"
+    pq.write_table(pa.table({"event": pa.array([], pa.string())}), schema_file)
     # A retired file keeps its index (a query may still read both) until it is deleted.
     lake.retire("events", [paths[0]], at=0.0)
     index_events(lake)
@@ -159,6 +169,7 @@ def test_index_files_go_with_their_events_file(tmp_path: Path) -> None:
     assert not stale.exists()
     publish_catalog(warehouse, lake)
     assert _query(warehouse, "SELECT count(*) FROM lake_events_index") == [(200,)]
+    assert pq.read_schema(schema_file).names == INDEX_SCHEMA.names
     lake.delete_retired("events", older_than=1.0)
     index_events(lake)
     assert not index_path(lake, paths[0]).exists()
