@@ -22,7 +22,7 @@ from pathlib import Path
 import chdb
 import duckdb
 
-from bench.warehouse.generate import FUNNEL_STEPS, generate_lake
+from bench.warehouse.generate import FUNNEL_STEPS, generate_lake, replay_events
 from pipeline.warehouse.catalog import publish_catalog
 from pipeline.warehouse.event_index import INDEX_TABLE, index_events
 from pipeline.warehouse.funnel import run_funnel
@@ -82,11 +82,19 @@ def main() -> int:
     parser.add_argument("--target", type=float, default=0.5, help="max ratio ours / chdb")
     parser.add_argument("--floors", action="store_true", help="also time the bare scans")
     parser.add_argument("--mode", choices=("ordered", "strict"), default="ordered")
+    parser.add_argument(
+        "--replayed",
+        type=int,
+        default=0,
+        help="also write copies of this many events (a sink replay, received later)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         started = time.perf_counter()
         lake = generate_lake(root / "lake", args.events, args.persons)
+        if args.replayed:
+            replay_events(lake, args.replayed)
         print(
             f"generated {args.events:,} events / {args.persons:,} persons "
             f"in {time.perf_counter() - started:.1f} s"

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import EVENT_SCHEMA, IDENTITY_SCHEMA, SESSION_SCHEMA
 
-__all__ = ["EVENT_NAMES", "FUNNEL_STEPS", "generate_lake"]
+__all__ = ["EVENT_NAMES", "FUNNEL_STEPS", "generate_lake", "replay_events"]
 
 #: The funnel the benchmark runs, then the noise; weights are per event.
 FUNNEL_STEPS = ("Signed Up", "Activated", "Purchased")
@@ -77,3 +78,13 @@ def generate_lake(
         ]
         lake.write("events", pa.Table.from_arrays(arrays, schema=EVENT_SCHEMA))
     return lake
+
+
+def replay_events(lake: Lake, count: int) -> None:
+    """Write copies of the first ``count`` events of the lake's first file as a new file,
+    received a minute later: what a sink that crashed after writing but before committing
+    leaves behind. Every reader must count each of them once (the earlier copy)."""
+    first = pq.read_table(lake.data_files("events")[0]).slice(0, count)
+    later = pc.add(first.column("received_at"), pa.scalar(60_000, pa.duration("ms")))
+    index = first.schema.get_field_index("received_at")
+    lake.write("events", first.set_column(index, "received_at", later))
