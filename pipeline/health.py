@@ -32,6 +32,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from pipeline.settings import Settings
+from pipeline.warehouse.event_index import indexed_split
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
 
@@ -187,6 +188,15 @@ def newest_received_at(
     return newest
 
 
+def unindexed_files(lake: Lake) -> int:
+    """How many live events files have no events index yet (the compactor's rounds write
+    them; a growing count means funnels fall back to reading the lake)."""
+    if not lake.table_dir("events").exists():
+        return 0
+    schema_file, *live = lake.live_files("events")
+    return len(indexed_split(lake, schema_file, live)[1]) - 1  # not the schema file
+
+
 class HealthCollector(Collector):
     """Prometheus collector computing lag and freshness at scrape time."""
 
@@ -244,3 +254,9 @@ class HealthCollector(Collector):
             freshness.add_metric([], max(0.0, self.clock() - newest))
         yield stamp
         yield freshness
+        unindexed = GaugeMetricFamily(
+            "autocap_lake_events_unindexed_files",
+            "Live events files without an events index yet (funnels read them from the lake).",
+        )
+        unindexed.add_metric([], float(unindexed_files(Lake(self.settings.lake_dir))))
+        yield unindexed

@@ -134,6 +134,7 @@ def test_every_role_serves_metrics_promtool_accepts(stack: Up) -> None:
             "autocap_kafka_up 1.0",
             'autocap_consumer_lag_messages{group="' + stack.settings.group_id("sink"),
             "autocap_pipeline_freshness_seconds",
+            "autocap_lake_events_unindexed_files",
         ],
         "materializer": [
             'autocap_materializer_runs_total{outcome="success"}',

@@ -12,10 +12,11 @@ import pytest
 from prometheus_client import generate_latest
 
 from pipeline.errors import ConfigError
-from pipeline.health import group_topics, newest_received_at, partition_lag
+from pipeline.health import group_topics, newest_received_at, partition_lag, unindexed_files
 from pipeline.metrics import MaterializerMetrics, process_registry
 from pipeline.settings import Settings, load_settings
 from pipeline.status import from_scrapes, render, role_urls
+from pipeline.warehouse.event_index import build_index, index_events, index_path
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import EVENT_SCHEMA, records_to_table
 
@@ -63,6 +64,19 @@ def test_newest_received_at_reads_the_newest_files_footers(tmp_path: Path) -> No
     )
     expected = datetime(2026, 1, 1, 12, tzinfo=UTC).timestamp()
     assert newest_received_at(Lake(tmp_path)) == expected
+
+
+def test_unindexed_files_counts_live_events_files_without_an_index(tmp_path: Path) -> None:
+    lake = Lake(tmp_path)
+    assert unindexed_files(lake) == 0  # no lake yet
+    lake.ensure_table("events", EVENT_SCHEMA)
+    first = lake.write("events", records_to_table([_event("a", "2026-01-01T10:00:00Z")]))
+    lake.write("events", records_to_table([_event("b", "2026-01-01T11:00:00Z")]))
+    assert unindexed_files(lake) == 2
+    build_index(first, index_path(lake, first))
+    assert unindexed_files(lake) == 1
+    index_events(lake)
+    assert unindexed_files(lake) == 0
 
 
 def _exposition(counters: dict[str, float]) -> bytes:
