@@ -7,11 +7,14 @@ matching ones. The index holds just those four as integers where possible, sorte
 name so the row groups of other events are skipped from the footers alone:
 
     event (string) · person_hash (UBIGINT, NULL without a person) · ts (ms) ·
-    received_ms · event_hash (UBIGINT)
+    received_ms · event_hash (UBIGINT) · sorted_event_hash (UBIGINT)
 
 ``person_hash`` and ``event_hash`` are DuckDB's ``hash()`` of ``person_id`` and ``event_id``;
-``received_ms`` lets a reader keep the earliest-received copy of a replayed event, as the
-``events`` view does, without going back to the lake. That hash function is only promised
+``sorted_event_hash`` holds, along each event name's rows, that name's event hashes in
+ascending order (not the row's own): whatever names a query filters on, it reads sorted
+runs, and finding the event_ids that occur twice (crash replays) becomes a merge of runs
+instead of a sort of every hash. ``received_ms`` lets a reader keep the earliest-received
+copy of a replayed event, as the ``events`` view does, without going back to the lake. That hash function is only promised
 within one DuckDB version, so index files carry the version that wrote them (and the
 index's own format version) in their name, and a reader built on another version ignores
 them (they are rebuilt by the next indexing round).
@@ -59,6 +62,8 @@ INDEX_SCHEMA = pa.schema(
         pa.field("ts", pa.int64(), nullable=False),
         pa.field("received_ms", pa.int64(), nullable=False),
         pa.field("event_hash", pa.uint64(), nullable=False),
+        # Not this row's: its name's event hashes in ascending order (build SQL).
+        pa.field("sorted_event_hash", pa.uint64(), nullable=False),
     ]
 )
 
@@ -68,7 +73,7 @@ _ROW_GROUP_ROWS = 65_536
 
 
 #: Bumped when the index's columns change: files of another format are rebuilt.
-_FORMAT = 2
+_FORMAT = 3
 
 
 def _hash_tag() -> str:

@@ -136,7 +136,8 @@ def _indexed_rows(
     event = _numbers(table, "event_hash", np.uint64)
     entity = np.asarray(person.fill_null(0).to_numpy(), dtype=np.uint64)
     ts = _numbers(table, "ts", np.int64)
-    keep = _first_copies(event, _numbers(table, "received_ms", np.int64), ts, entity)
+    runs = _numbers(table, "sorted_event_hash", np.uint64)
+    keep = _first_copies(event, runs, _numbers(table, "received_ms", np.int64), ts, entity)
     if person.null_count:
         keep &= np.asarray(person.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
     merges = conn.sql(load_sql("funnel/person_merge_hashes")).to_arrow_table()
@@ -149,18 +150,24 @@ def _indexed_rows(
     if entities is not None:
         keep &= isin_sorted(entity, np.unique(entities))
     position = _numbers(table, "name_code", np.int64)
+    if keep.all():  # the usual case: no copy, no one without a person; spare the gathers
+        return _coded(spec, position, event, entity, ts, None)
     return _coded(spec, position[keep], event[keep], entity[keep], ts[keep], None)
 
 
 def _first_copies(
     event: npt.NDArray[np.uint64],
+    runs: npt.NDArray[np.uint64],
     received: npt.NDArray[np.int64],
     ts: npt.NDArray[np.int64],
     person: npt.NDArray[np.uint64],
 ) -> npt.NDArray[np.bool_]:
     """Which rows to keep so each event hash has one: the earliest received, then earliest
-    in time (then the smallest person hash, so copies that tie still give one answer)."""
-    ordered = np.sort(event)
+    in time (then the smallest person hash, so copies that tie still give one answer).
+
+    ``runs`` holds the same hashes as ``event`` in mostly sorted runs (the index's
+    ``sorted_event_hash``): NumPy's stable sort (timsort) merges runs instead of sorting."""
+    ordered = np.sort(runs, kind="stable")
     repeated = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     keep = np.ones(event.shape, dtype=np.bool_)
     if not repeated.size:  # the usual case: no replayed copy among these events

@@ -4,10 +4,12 @@
 -- the files not indexed yet, lake_events_unindexed. Persons are the hashes as written (NULL
 -- without a person: no one's entry, once deduplicated); the engine keeps one copy per
 -- event_hash by received_ms (the earliest-received copy counts, as in `events`), then
--- re-attributes persons through person_merges (and to accounts).
+-- re-attributes persons through person_merges (and to accounts). sorted_event_hash: the same
+-- hashes as event_hash, in sorted runs (one per index file and name; the unindexed rows'
+-- own), for the engine's check for repeated event_ids.
 -- Parameters: $names (the steps, then the exclusions; VARCHAR[]) and $strict (BOOLEAN).
 WITH copies AS (
-    SELECT event_hash, person_hash, ts, received_ms, event
+    SELECT event_hash, sorted_event_hash, person_hash, ts, received_ms, event
     FROM lake_events_index
     WHERE
         $strict
@@ -16,6 +18,7 @@ WITH copies AS (
     UNION ALL
     SELECT
         hash(event_id) AS event_hash,
+        hash(event_id) AS sorted_event_hash,
         CASE WHEN person_id IS NOT NULL THEN hash(person_id) END AS person_hash,
         epoch_ms(timestamp) AS ts,
         epoch_ms(received_at) AS received_ms,
@@ -28,6 +31,7 @@ WITH copies AS (
 
 SELECT
     event_hash,
+    sorted_event_hash,
     person_hash,
     ts,
     received_ms,

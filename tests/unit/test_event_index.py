@@ -150,8 +150,14 @@ def test_index_rows_mirror_the_events_file(tmp_path: Path) -> None:
     )
     assert mirrored == [(0,)]
     index = pq.ParquetFile(index_path(lake, paths[0]))
-    names = index.read(columns=["event"]).column("event").to_pylist()
+    rows = index.read().to_pylist()
+    names = [r["event"] for r in rows]
     assert names == sorted(names), "rows sorted by event name, so names skip row groups"
+    for name in set(names):
+        mine = [r for r in rows if r["event"] == name]
+        assert [r["sorted_event_hash"] for r in mine] == sorted(r["event_hash"] for r in mine)
+        people = [(r["person_hash"], r["ts"]) for r in mine if r["person_hash"] is not None]
+        assert people == sorted(people), "then by person and time: the funnel merges runs"
 
 
 def test_index_files_go_with_their_events_file(tmp_path: Path) -> None:
