@@ -14,10 +14,10 @@ name so the row groups of other events are skipped from the footers alone:
 ascending order (not the row's own): whatever names a query filters on, it reads sorted
 runs, and finding the event_ids that occur twice (crash replays) becomes a merge of runs
 instead of a sort of every hash. ``received_ms`` lets a reader keep the earliest-received
-copy of a replayed event, as the ``events`` view does, without going back to the lake. That hash function is only promised
-within one DuckDB version, so index files carry the version that wrote them (and the
-index's own format version) in their name, and a reader built on another version ignores
-them (they are rebuilt by the next indexing round).
+copy of a replayed event, as the ``events`` view does, without going back to the lake.
+That hash function is only promised within one DuckDB version, so index files carry the
+version that wrote them (and the index's own format version) in their name, and a reader
+built on another version ignores them (they are rebuilt by the next indexing round).
 
 Life cycle, kept in step with the lake's own rules:
 - ``index_events`` (the compactor's round, ``bench/``) indexes every live events file that
