@@ -34,6 +34,9 @@ from pipeline.warehouse.funnel_spec import FunnelSpec
 __all__ = ["Entries", "defined_events_match", "fetch_entries", "isin_sorted"]
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # spreads a code over a hash's bits
+#: entries_indexed.sql's person hash of an event without a person (a real person's id
+#: hashes to it with odds 2⁻⁶⁴).
+_NO_PERSON = np.uint64(0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -132,14 +135,13 @@ def _indexed_rows(
     names = [*spec.steps, *(e.event for e in spec.exclusions)]
     params = {"names": names, "strict": spec.mode == "strict"}
     table = conn.sql(load_sql("funnel/entries_indexed"), params=params).to_arrow_table()
-    person = table["person_hash"].combine_chunks()
     event = _numbers(table, "event_hash", np.uint64)
-    entity = np.asarray(person.fill_null(0).to_numpy(), dtype=np.uint64)
+    entity = _numbers(table, "person_hash", np.uint64)
     ts = _numbers(table, "ts", np.int64)
     runs = _numbers(table, "sorted_event_hash", np.uint64)
-    keep = _first_copies(event, runs, _numbers(table, "received_ms", np.int64), ts, entity)
-    if person.null_count:
-        keep &= np.asarray(person.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    received = _numbers(table, "received_ms", np.int64)
+    keep = _first_copies(event, runs, received, ts, entity)
+    keep &= entity != _NO_PERSON
     merges = conn.sql(load_sql("funnel/person_merge_hashes")).to_arrow_table()
     merged, found = _lookup(entity, merges, "origin_hash", "person_hash")
     entity = np.where(found, merged, entity)

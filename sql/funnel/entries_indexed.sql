@@ -1,7 +1,7 @@
 -- funnel entries from the events index: every copy of every event whose name is a step or
 -- an exclusion (every event in strict mode), as entries.sql reads them from the lake, but
 -- from lake_events_index (integers, name-sorted row groups the name filter skips) and, for
--- the files not indexed yet, lake_events_unindexed. Persons are the hashes as written (NULL
+-- the files not indexed yet, lake_events_unindexed. Persons are the hashes as written (0
 -- without a person: no one's entry, once deduplicated); the engine keeps one copy per
 -- event_hash by received_ms (the earliest-received copy counts, as in `events`), then
 -- re-attributes persons through person_merges (and to accounts). sorted_event_hash: the same
@@ -32,7 +32,8 @@ WITH copies AS (
 SELECT
     event_hash,
     sorted_event_hash,
-    person_hash,
+    -- Not NULL: a column without nulls reaches NumPy without a copy.
+    coalesce(person_hash, 0) AS person_hash,
     ts,
     received_ms,
     -- 1-based position of the event's name in $names (0: another event, strict only).
