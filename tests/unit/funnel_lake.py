@@ -5,12 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+import duckdb
 
 from pipeline.warehouse.catalog import publish_catalog
+from pipeline.warehouse.funnel import run_funnel
+from pipeline.warehouse.funnel_spec import FunnelSpec
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import records_to_table
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+NOW = datetime(2026, 1, 2, tzinfo=UTC)  # after every test event: no one still in flight
 
 
 def iso(ms: int) -> str:
@@ -39,3 +45,14 @@ def build_lake(root: Path, events: Iterable[tuple[str, str, int]], **extra: dict
         lake.write("events", records_to_table(records))
         publish_catalog(warehouse, lake)  # the catalog names the files it reads
     return warehouse
+
+
+def funnel_json(warehouse: Path, spec: FunnelSpec | dict[str, Any]) -> dict[str, Any]:
+    """``run_funnel``'s JSON over ``warehouse`` (opened read-only, as analysts do) at NOW."""
+    if isinstance(spec, dict):
+        spec = FunnelSpec.from_mapping(spec)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return run_funnel(con, spec, now=NOW).to_json()
+    finally:
+        con.close()

@@ -5,7 +5,6 @@ as through the lake (identity merges, accounts, person-less events, partial inde
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +24,9 @@ from pipeline.warehouse.event_index import (
     index_events,
     index_path,
 )
-from pipeline.warehouse.funnel import run_funnel
-from pipeline.warehouse.funnel_spec import FunnelSpec
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import IDENTITY_SCHEMA, records_to_table
-from tests.unit.funnel_lake import T0, iso
-
-NOW = datetime(2026, 1, 2, tzinfo=UTC)
+from tests.unit.funnel_lake import T0, funnel_json, iso
 
 
 def _events(seed: int, start: int, n: int) -> list[dict[str, Any]]:
@@ -88,14 +83,6 @@ def _query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
         con.close()
 
 
-def _funnel(warehouse: Path, raw: dict[str, Any]) -> dict[str, Any]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return run_funnel(con, FunnelSpec.from_mapping(raw), now=NOW).to_json()
-    finally:
-        con.close()
-
-
 SPECS = [
     {"steps": "A,B,C", "window": "2s"},
     {"steps": "A,B,C", "window": "2s", "mode": "strict"},
@@ -112,10 +99,10 @@ def test_funnels_through_the_index_equal_funnels_through_the_lake(
 ) -> None:
     lake, warehouse, paths = _lake(tmp_path)
     publish_catalog(warehouse, lake)
-    from_lake = _funnel(warehouse, spec)
+    from_lake = funnel_json(warehouse, spec)
     # The same answer with the lake's columns: a breakdown reads the lake (entries.sql,
     # merges and accounts joined by id), and one value holds everybody.
-    whole = _funnel(warehouse, {**spec, "breakdown": "type"} if "trend" not in spec else spec)
+    whole = funnel_json(warehouse, {**spec, "breakdown": "type"} if "trend" not in spec else spec)
     if "trend" not in spec:
         assert [g["value"] for g in whole["breakdown"]] == ["track"]
         assert whole["breakdown"][0]["steps"] == from_lake["steps"]
@@ -123,11 +110,11 @@ def test_funnels_through_the_index_equal_funnels_through_the_lake(
         build_index(path, index_path(lake, path))
     publish_catalog(warehouse, lake)
     assert _query(warehouse, "SELECT count(*) FROM lake_events_index") == [(400,)]
-    assert _funnel(warehouse, spec) == from_lake
+    assert funnel_json(warehouse, spec) == from_lake
     assert index_events(lake) == 2  # the rest
     publish_catalog(warehouse, lake)
     assert _query(warehouse, "SELECT count(*) FROM lake_events_unindexed") == [(0,)]
-    assert _funnel(warehouse, spec) == from_lake
+    assert funnel_json(warehouse, spec) == from_lake
     assert from_lake["steps"][1]["count"] > 0, "the data must exercise step 2"
 
 

@@ -7,7 +7,7 @@ straddling --since/--until, repeated step names and defined events."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,10 @@ import pytest
 
 from pipeline.warehouse.catalog import publish_catalog
 from pipeline.warehouse.event_index import build_index, index_path
-from pipeline.warehouse.funnel import run_funnel
 from pipeline.warehouse.funnel_spec import FunnelSpec
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import records_to_table
-from tests.unit.funnel_lake import T0, iso
-
-NOW = datetime(2026, 1, 2, tzinfo=UTC)
+from tests.unit.funnel_lake import T0, funnel_json, iso
 
 
 def _record(i: int, person: str, name: str, ms: int, received_ms: int) -> dict[str, Any]:
@@ -83,14 +80,6 @@ def lakes(root: Path, seed: int, indexed: int = 0) -> tuple[Path, Path, int]:
     return dup, publish_catalog(root / "clean" / "warehouse.duckdb", clean), len(copies)
 
 
-def _run(warehouse: Path, spec: FunnelSpec) -> dict[str, Any]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        return run_funnel(con, spec, now=NOW).to_json()
-    finally:
-        con.close()
-
-
 SPECS = [
     {"steps": "A,B,C", "window": "2s"},
     {"steps": "A,B,C", "window": "2s", "mode": "strict"},
@@ -119,6 +108,6 @@ def test_equal_to_deduplicating_first(tmp_path: Path, seed: int, indexed: int) -
     assert raw - unique == added, "the lake must really hold the duplicates"
     for raw_spec in SPECS:
         spec = FunnelSpec.from_mapping(raw_spec)
-        ours, reference = _run(dup, spec), _run(clean, spec)
+        ours, reference = funnel_json(dup, spec), funnel_json(clean, spec)
         assert ours == reference, raw_spec
         assert ours["steps"][1]["count"] > 0, f"{raw_spec}: the data must exercise step 2"
