@@ -110,7 +110,9 @@ def _parser() -> argparse.ArgumentParser:
         "--exclude", action="append", help="EVENT or EVENT:A-B (between steps A and B)"
     )
     funnel.add_argument(
-        "--breakdown", help="properties.KEY, context.KEY.KEY, traits.KEY or a column"
+        "--breakdown",
+        help="properties.KEY, context.KEY.KEY, traits.KEY, a column, person.COLUMN, "
+        "person.traits.KEY, account.COLUMN or account.traits.KEY",
     )
     funnel.add_argument("--since", help="only events at or after this ISO time")
     funnel.add_argument("--until", help="only events before this ISO time (also the as-of time)")

@@ -5,9 +5,12 @@ integers in name-sorted row groups, plus the lake files not indexed yet): every 
 events named by a step or an exclusion, with 64-bit hashes of event_id and person, time and
 receive time; one copy per event hash is kept, the earliest received as in ``events``.
 
-A breakdown needs the lake's columns (``sql/funnel/entries.sql``): every copy is read with
-an event_id hash, and, duplicates being rare (crash replays), only the event_ids seen more
-than once are read again, deduplicated exactly (earliest ``received_at`` per event_id) by
+A breakdown by a person's or account's property (``person.country``, ``account.traits.tier``)
+keeps the index path: one value per entity is looked up (``sql/funnel/entity_values.sql``)
+and given to its step-1 entries. A breakdown by an event's property needs the lake's
+columns (``sql/funnel/entries.sql``): every copy is read with an event_id hash, and,
+duplicates being rare (crash replays), only the event_ids seen more than once are read
+again, deduplicated exactly (earliest ``received_at`` per event_id) by
 ``sql/funnel/entries_deduplicated.sql``; their rows replace the copies. Funnels whose steps
 are defined events take that exact path for every event (copies may disagree on defined
 events). The time range is applied last, on the kept copies.
@@ -90,13 +93,15 @@ def fetch_entries(
     try:
         if defined_events_match(conn, names, tagged):
             rows = _exact_rows(conn, exact | {"event_hashes": None}, spec)
+        elif spec.breakdown and not spec.entity_breakdown:  # needs the lake's columns
+            table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
+            rows = _named_rows(table, spec)
+            rows = _deduplicate(conn, rows, exact, spec)
         else:
-            if spec.breakdown:  # needs the lake's columns
-                table = conn.sql(load_sql("funnel/entries"), params=params).to_arrow_table()
-                rows = _named_rows(table, spec)
-                rows = _deduplicate(conn, rows, exact, spec)
-            else:
-                rows = _indexed_rows(conn, spec, entities)
+            rows = _indexed_rows(conn, spec, entities)
+        if spec.entity_breakdown:
+            keys = ("by", "breakdown_source", "breakdown_path")
+            rows = _with_entity_values(conn, rows, {k: params[k] for k in keys})
     except duckdb.CatalogException as exc:
         raise FunnelError(
             f"the warehouse has no funnel inputs ({str(exc).splitlines()[0]}): republish it "
@@ -155,6 +160,22 @@ def _indexed_rows(
     if keep.all():  # the usual case: no copy, no one without a person; spare the gathers
         return _coded(spec, position, event, entity, ts, None)
     return _coded(spec, position[keep], event[keep], entity[keep], ts[keep], None)
+
+
+def _with_entity_values(
+    conn: duckdb.DuckDBPyConnection, rows: _Rows, params: dict[str, Any]
+) -> _Rows:
+    """``rows`` with each step-1 entry's breakdown value looked up by its entity (a person's
+    or account's property, ``sql/funnel/entity_values.sql``); ``None`` where it has none."""
+    values = conn.sql(load_sql("funnel/entity_values"), params=params).to_arrow_table()
+    keys = _numbers(values, "entity_hash", np.uint64)
+    if not keys.size:
+        value: pa.Array = pa.nulls(rows.entity.size, pa.string())
+    else:
+        at = np.minimum(np.searchsorted(keys, rows.entity), keys.size - 1)
+        found = (keys[at] == rows.entity) & (rows.code == 1)
+        value = values["value"].combine_chunks().take(pa.array(at, mask=~found))
+    return _Rows(rows.event, rows.entity, rows.ts, rows.code, value)
 
 
 def _first_copies(

@@ -17,7 +17,15 @@ from typing import Any
 from pipeline.errors import FunnelError
 from pipeline.timeutil import parse_ts
 
-__all__ = ["MODES", "Exclusion", "FunnelSpec", "parse_duration_ms"]
+__all__ = [
+    "ACCOUNT_COLUMNS",
+    "ENTITY_SOURCES",
+    "MODES",
+    "PERSON_COLUMNS",
+    "Exclusion",
+    "FunnelSpec",
+    "parse_duration_ms",
+]
 
 MODES = ("ordered", "strict", "unordered")
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -25,6 +33,38 @@ _DURATION = re.compile(r"\s*(\d+)\s*(ms|s|m|h|d|w)\s*")
 #: Columns of ``events`` a breakdown may name directly (identifiers only from this list).
 BREAKDOWN_COLUMNS = ("event", "type", "account_id", "session_id", "anonymous_id", "user_id")
 _JSON_SOURCES = ("properties", "context", "traits")
+#: Columns of the ``persons`` and ``accounts`` views a breakdown may name (``person.X``,
+#: ``account.X``): each entity's current value, not the value at its step-1 event.
+PERSON_COLUMNS = (
+    "browser",
+    "os",
+    "device",
+    "country",
+    "email_domain",
+    "email_kind",
+    "initial_referrer",
+    "initial_utm_source",
+)
+ACCOUNT_COLUMNS = (
+    "name",
+    "industry",
+    "employees",
+    "employee_band",
+    "annual_revenue",
+    "revenue_band",
+    "country",
+    "region",
+    "sic_code",
+    "naics_code",
+    "lead_score",
+)
+#: Breakdown sources valued per entity (person or account), not per event.
+ENTITY_SOURCES = ("person", "person.traits", "person.properties", "account", "account.traits")
+_ENTITY_COLUMNS = {("person", c) for c in PERSON_COLUMNS} | {
+    ("account", c) for c in ACCOUNT_COLUMNS
+}
+#: Sources whose breakdown names a JSON path.
+_PATH_SOURCES = (*_JSON_SOURCES, "person.traits", "person.properties", "account.traits")
 _KEY = re.compile(r"[A-Za-z0-9_\-$]+")
 MAX_STEPS = 20
 MAX_EXCLUSIONS = 10
@@ -63,15 +103,24 @@ def _parse_exclusion(text: str, n_steps: int) -> Exclusion:
 
 
 def _parse_breakdown(text: str) -> tuple[str, str]:
-    """``properties.plan`` → (``properties``, ``$.plan``); a column → (column, '')."""
+    """``properties.plan`` → (``properties``, ``$."plan"``); a column → (column, '');
+    ``person.country`` → (``person``, ``country``); ``account.traits.tier`` →
+    (``account.traits``, ``$."tier"``)."""
     if text in BREAKDOWN_COLUMNS:
         return text, ""
     source, _, path = text.partition(".")
+    if (source, path) in _ENTITY_COLUMNS:
+        return source, path
+    if source in ("person", "account"):  # person.traits.KEY: the source is person.traits
+        sub, _, path = path.partition(".")
+        source = f"{source}.{sub}"
     keys = path.split(".") if path else []
-    if source not in _JSON_SOURCES or not keys or not all(_KEY.fullmatch(k) for k in keys):
+    if source not in _PATH_SOURCES or not keys or not all(_KEY.fullmatch(k) for k in keys):
         raise FunnelError(
             f"unknown property {text!r} for --breakdown: use properties.KEY, context.KEY.KEY, "
-            f"traits.KEY or a column ({', '.join(BREAKDOWN_COLUMNS)})"
+            f"traits.KEY, a column ({', '.join(BREAKDOWN_COLUMNS)}), person.traits.KEY, "
+            f"person.properties.KEY, person.COLUMN ({', '.join(PERSON_COLUMNS)}), "
+            f"account.traits.KEY or account.COLUMN ({', '.join(ACCOUNT_COLUMNS)})"
         )
     return source, "$." + ".".join(f'"{k}"' for k in keys)
 
@@ -136,7 +185,12 @@ class FunnelSpec:
             if exclusion.event in self.steps:
                 raise FunnelError(f"{exclusion.event!r} is a step; it cannot also be excluded")
         if self.breakdown is not None:
-            _parse_breakdown(self.breakdown)
+            source, _ = _parse_breakdown(self.breakdown)
+            if source.startswith("person") and self.by == "account":
+                raise FunnelError(
+                    f"--breakdown {self.breakdown} splits people, but --by account counts "
+                    "accounts: use account.COLUMN, account.traits.KEY or an event property"
+                )
         if self.trend not in (None, "day", "week"):
             raise FunnelError(f"unknown --trend {self.trend!r}: use day or week")
         if self.trend and self.breakdown:
@@ -146,8 +200,14 @@ class FunnelSpec:
 
     @property
     def breakdown_source(self) -> tuple[str, str]:
-        """Where the breakdown value comes from: (source, JSON path) or ('', '')."""
+        """Where the breakdown value comes from: (source, JSON path or column) or ('', '')."""
         return _parse_breakdown(self.breakdown) if self.breakdown else ("", "")
+
+    @property
+    def entity_breakdown(self) -> bool:
+        """Whether the breakdown is a person's or account's property (one value per entity,
+        looked up once) rather than the step-1 event's."""
+        return self.breakdown_source[0] in ENTITY_SOURCES
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any]) -> FunnelSpec:
