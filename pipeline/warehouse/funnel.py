@@ -195,8 +195,9 @@ def _scan_groups(
     returned base) and each group's value (its entity hash with ``with_entity``).
 
     Groups never span entities, so a large input is split in two by a bit of the entity
-    hash and the halves run on two threads (NumPy's sorts and gathers release the GIL):
-    this single-threaded part would otherwise leave the second core idle after DuckDB."""
+    hash and the halves run on two threads: NumPy's sorts and many of its element-wise
+    passes release the GIL, and this part would otherwise leave the second core idle
+    after DuckDB (10M-event bench: 0.33 s vs 0.41 s end to end)."""
     base = int(ts.min()) if ts.size else 0
     if entity.size < _PARALLEL_ROWS:
         scan, latest, group_value = _scan_part(spec, entity, ts, code, value, with_entity, base)
