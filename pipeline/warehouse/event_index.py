@@ -35,7 +35,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pipeline.sqlfiles import render_sql
@@ -96,6 +98,7 @@ def build_index(events_file: Path, target: Path) -> int:
         table = con.sql(sql).to_arrow_table()
     finally:
         con.close()
+    table = table.append_column("sorted_event_hash", _sorted_per_name(table))
     target.parent.mkdir(parents=True, exist_ok=True)
     # LZ4, not the lake's zstd: hashes barely compress either way, and a funnel reads
     # these files a third faster.
@@ -103,6 +106,21 @@ def build_index(events_file: Path, target: Path) -> int:
         table.cast(INDEX_SCHEMA), target, row_group_size=_ROW_GROUP_ROWS, compression="lz4"
     )
     return int(table.num_rows)
+
+
+def _sorted_per_name(table: pa.Table) -> pa.Array:
+    """Each name's event hashes in ascending order, along that name's rows (``table`` is
+    sorted by name): the ``sorted_event_hash`` column. Sorting slices in NumPy takes half
+    the time of pairing two window orders in SQL."""
+    names = pc.dictionary_encode(table["event"].combine_chunks(), null_encoding="encode")
+    codes = names.indices.to_numpy()
+    hashes = table["event_hash"].combine_chunks().to_numpy()
+    starts = np.flatnonzero(np.concatenate(([True], codes[1:] != codes[:-1])))
+    ends = np.append(starts[1:], codes.size)
+    runs = np.empty_like(hashes)
+    for start, end in zip(starts, ends, strict=True):
+        runs[start:end] = np.sort(hashes[start:end])
+    return pa.array(runs, pa.uint64())
 
 
 def ensure_index_table(lake: Lake) -> None:
