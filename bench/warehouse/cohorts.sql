@@ -50,11 +50,11 @@ per_person AS (
             AS pageview_7d_2,
         count(*) FILTER (pageview AND age > 21 * 86400000::BIGINT AND age <= 28 * 86400000::BIGINT)
             AS pageview_7d_3,
-        count(*) FILTER (click AND age BETWEEN 0 AND 86400000) AS click_1d,
-        count(*) FILTER (click AND age > 86400000 AND age <= 2 * 86400000::BIGINT) AS click_1d_1,
-        count(*) FILTER (click AND age > 2 * 86400000::BIGINT AND age <= 3 * 86400000::BIGINT) AS click_1d_2,
         count(*) FILTER (click AND age BETWEEN 0 AND 3 * 86400000::BIGINT) AS click_3d,
-        count(*) FILTER (click AND age > 3 * 86400000::BIGINT AND age <= 6 * 86400000::BIGINT) AS click_3d_before,
+        count(*) FILTER (click AND age > 3 * 86400000::BIGINT AND age <= 6 * 86400000::BIGINT)
+            AS click_3d_1,
+        count(*) FILTER (click AND age > 6 * 86400000::BIGINT AND age <= 9 * 86400000::BIGINT)
+            AS click_3d_2,
         count(*) FILTER (click AND age BETWEEN 0 AND 7 * 86400000::BIGINT) AS click_7d,
         count(*) FILTER (submit AND age BETWEEN 0 AND 14 * 86400000::BIGINT) AS submit_14d,
         count(*) FILTER (activated AND age BETWEEN 0 AND 7 * 86400000::BIGINT) AS activated_7d,
@@ -77,25 +77,25 @@ per_person AS (
     GROUP BY person_id
 ),
 
--- sequence Signed Up then Purchased within 1d: the first Signed Up in the window (by time,
+-- sequence Signed Up then Purchased within 7d: the first Signed Up in the window (by time,
 -- then event_id), then any Purchased after it in the window.
-first_signup_1d AS (
+first_signup_7d AS (
     SELECT person_id, t, event_id
     FROM named
-    WHERE signed_up AND age BETWEEN 0 AND 86400000
+    WHERE signed_up AND age BETWEEN 0 AND 7 * 86400000::BIGINT
     QUALIFY row_number() OVER (PARTITION BY person_id ORDER BY t, event_id) = 1
 ),
 
 signup_then_purchase AS (
-    SELECT DISTINCT first_signup_1d.person_id
-    FROM first_signup_1d
-    JOIN named AS later ON later.person_id = first_signup_1d.person_id
+    SELECT DISTINCT first_signup_7d.person_id
+    FROM first_signup_7d
+    JOIN named AS later ON later.person_id = first_signup_7d.person_id
     WHERE
         later.purchased
-        AND later.age BETWEEN 0 AND 86400000
+        AND later.age BETWEEN 0 AND 7 * 86400000::BIGINT
         AND (
-            later.t > first_signup_1d.t
-            OR (later.t = first_signup_1d.t AND later.event_id > first_signup_1d.event_id)
+            later.t > first_signup_7d.t
+            OR (later.t = first_signup_7d.t AND later.event_id > first_signup_7d.event_id)
         )
 ),
 
@@ -130,7 +130,7 @@ flags AS (
         coalesce(p.key_action_first_age BETWEEN 0 AND 14 * 86400000::BIGINT, false) AS new_key_action,
         coalesce(p.viewed_pricing_7d_before > 0 AND p.viewed_pricing_7d = 0, false)
             AS pricing_stopped,
-        coalesce(p.click_3d_before > 0 AND p.click_3d = 0, false) AS clicks_stopped,
+        coalesce(p.click_3d_1 > 0 AND p.click_3d = 0, false) AS clicks_stopped,
         coalesce(
             p.pricing_page_7d > 0
             AND p.pricing_page_7d_before = 0
@@ -145,8 +145,8 @@ flags AS (
             AND p.pageview_7d_3 >= 1,
             false
         ) AS weekly_visitors,
-        coalesce(p.click_1d >= 2 AND p.click_1d_1 >= 2 AND p.click_1d_2 >= 2, false)
-            AS daily_clickers,
+        coalesce(p.click_3d >= 1 AND p.click_3d_1 >= 1 AND p.click_3d_2 >= 1, false)
+            AS steady_clickers,
         coalesce(profiles.plan IN ('pro', 'enterprise'), false) AS paying_plans,
         coalesce(profiles.lead_score >= 70 AND p.pricing_page_14d >= 1, false) AS hot_leads,
         coalesce(profiles.country = 'DE' AND p.pageview_30d >= 1, false) AS german_visitors,

@@ -8,10 +8,10 @@ whole milliseconds, as the lake stores them. Fully vectorized, so 10M events tak
 
 Opt-in extras (the cohort bench; defaults leave the lake exactly as before, so the funnel
 benches measure the same data): ``regulars``, a share of people whose events spread over the
-whole period instead of a few days; ``defined``, a share of the events stage 1 would tag
-with a defined event (``DEFINED_EVENTS``, in the ``defined_events`` column); ``profiles``,
-one profile per person (plan and lead score properties, a country) in the ``profiles``
-table. They draw from their own random stream, never from the events' one.
+whole period (up to the newest event) instead of a few days; ``defined``, a share of the
+events stage 1 would tag with a defined event (``DEFINED_EVENTS``, in the ``defined_events``
+column); ``profiles``, one profile per person (plan and lead score properties, a country) in
+the ``profiles`` table. They draw from their own random stream, never from the events' one.
 """
 
 from __future__ import annotations
@@ -122,8 +122,9 @@ def generate_lake(
     offset = rng.exponential(6 * 3_600_000, events) + rng.integers(0, 3, events) * _DAY_MS
     ts = _START_MS + first_day[person] * _DAY_MS + offset.astype(np.int64)
     if regulars:
+        # Up to the newest event, so "now" (evaluating at the newest event) finds them active.
         regular = (extra.random(persons) < regulars)[person]
-        spread = extra.integers(0, days * _DAY_MS, int(regular.sum()))
+        spread = extra.integers(0, ts.max() - _START_MS + 1, int(regular.sum()))
         ts[regular] = _START_MS + spread
     order = np.argsort(ts, kind="stable")  # the sink writes in arrival order
     person, ts = person[order], ts[order]
