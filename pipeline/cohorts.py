@@ -40,10 +40,12 @@ at that moment; an account only hears of events after a member joined it.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pipeline.cohort_spec import Cohort, Criterion
@@ -150,17 +152,44 @@ class CohortState:
         return {name for name, change in self.last.items() if change["change"] == "enter"}
 
 
+#: ``format_ts``'s spelling with every time field in range; the date is checked apart.
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
+
+
+@lru_cache(maxsize=4096)
+def _valid_day(day: str) -> bool:
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
 def _ts(item: Mapping[str, Any]) -> str:
-    moment = parse_ts(item.get("timestamp"))
+    text = item.get("timestamp")
+    # Times on the topics and from the batch are already format_ts's spelling, which parsing
+    # and formatting again would give back unchanged: skip that (the costliest part of a fold).
+    if isinstance(text, str) and _CANONICAL.fullmatch(text) and _valid_day(text[:10]):
+        return text
+    moment = parse_ts(text)
     if moment is None:
         raise ValueError(f"event {item.get('event_id')!r} has no valid timestamp")
     return format_ts(moment)
 
 
-def _horizon(newest: str, lookback: timedelta) -> str:
+def _horizons(newest: str, plan: CohortPlan) -> dict[str, str]:
+    """Per referenced event, the oldest time its occurrences are kept from (``newest`` minus
+    its lookback); each lookback formatted once."""
     moment = parse_ts(newest)
     assert moment is not None, newest
-    return format_ts(moment - lookback)
+    edges: dict[timedelta, str] = {}
+    out = {}
+    for name, back in plan.lookback.items():
+        edge = edges.get(back)
+        if edge is None:
+            edge = edges[back] = format_ts(moment - back)
+        out[name] = edge
+    return out
 
 
 def _copy(state: CohortState) -> CohortState:
@@ -230,17 +259,26 @@ def fold_history(
             at = _ts(item)
             if newest is None or at > newest:
                 newest = at
-            key = (at, str(item["event_id"]))
             name = item.get("event")
-            names = [name] if name in lookback else []
             # The event's own name and a defined event it is count once each (event_matches).
-            names += [d for d in item.get("defined_events") or () if d in lookback and d != name]
-            for hit in names:
+            hits = [name] if name in lookback else []
+            defined = item.get("defined_events")
+            if defined:
+                hits += [d for d in defined if d in lookback and d != name]
+            if not hits:
+                continue
+            key = (at, str(item["event_id"]))
+            for hit in hits:
                 seen.setdefault(hit, set()).add(key)
                 if hit in plan.first and (hit not in first or key < first[hit]):
                     first[hit] = key
-        new.seen = {name: [list(e) for e in sorted(entries)] for name, entries in seen.items()}
         new.first = {name: list(e) for name, e in first.items()}
+        # _prune's rule, applied before sorting: fewer to sort, only the kept become lists.
+        horizons = _horizons(newest, plan) if newest is not None else {}
+        new.seen = {}
+        for name, entries in seen.items():
+            edge = horizons.get(name, newest or "")
+            new.seen[name] = [list(e) for e in sorted(e for e in entries if e[0] >= edge)[-LIMIT:]]
     else:
         for item in items:
             at = _ts(item)
@@ -252,20 +290,23 @@ def fold_history(
                 if name in lookback:
                     members = new.did.setdefault(name, {})
                     members[person] = max(members.get(person, at), at)
+        new.newest = newest
+        _prune(new, plan)
     new.newest = newest
-    _prune(new, plan)
     return new
 
 
 def _prune(state: CohortState, plan: CohortPlan) -> None:
     if state.newest is None:
         return
+    horizons = _horizons(state.newest, plan)
     for name, entries in state.seen.items():
-        horizon = _horizon(state.newest, plan.lookback.get(name, timedelta(0)))
-        state.seen[name] = [e for e in entries if e[0] >= horizon][-LIMIT:]
+        # A name the plan no longer reads (state from older definitions) keeps no history.
+        edge = horizons.get(name, state.newest)
+        state.seen[name] = [e for e in entries if e[0] >= edge][-LIMIT:]
     for name, members in state.did.items():
-        horizon = _horizon(state.newest, plan.lookback.get(name, timedelta(0)))
-        state.did[name] = {p: t for p, t in members.items() if t >= horizon}
+        edge = horizons.get(name, state.newest)
+        state.did[name] = {p: t for p, t in members.items() if t >= edge}
 
 
 def _lookup(record: Mapping[str, Any], name: str) -> Any:
@@ -332,12 +373,28 @@ class _Window:
         return edge
 
 
+@lru_cache(maxsize=4)
+def _window(as_of: datetime) -> _Window:
+    # The batch evaluates every subject at one instant: format its window edges once.
+    return _Window(as_of)
+
+
+def _stored_times(state: CohortState, name: str, cache: dict[str, list[str]]) -> list[str]:
+    """The stored times of ``name``, extracted once per evaluation (leaves share events)."""
+    times = cache.get(name)
+    if times is None:
+        times = cache[name] = [e[0] for e in state.seen.get(name, ())]
+    return times
+
+
 def _count(times: list[str], low: str, high: str, high_inclusive: bool = True) -> int:
     top = bisect_right(times, high) if high_inclusive else bisect_left(times, high)
     return max(0, top - bisect_left(times, low))
 
 
-def _leaf(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, Any]:
+def _leaf(
+    leaf: Criterion, state: CohortState, w: _Window, cache: dict[str, list[str]]
+) -> tuple[bool, Any]:
     kind = leaf.kind
     if kind == "property":
         return all(condition_holds(c, state.props.get(c.name)) for c in leaf.conditions), {
@@ -356,12 +413,13 @@ def _leaf(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, Any]:
     if kind == "sequence":
         return _sequence(leaf, state, w)
     name = leaf.events[0]
-    times = [e[0] for e in state.seen.get(name, [])]
+    times = _stored_times(state, name, cache)
     low = w.start(leaf.within)
     last = _count(times, low, w.end)
     if kind == "performed":
-        holds = {"at_least": last >= leaf.count, "at_most": last <= leaf.count}
-        return holds.get(leaf.op, last == leaf.count), last
+        if leaf.op == "at_least":
+            return last >= leaf.count, last
+        return (last <= leaf.count if leaf.op == "at_most" else last == leaf.count), last
     if kind == "not_performed":
         return last == 0, last
     if kind == "first_performed":
@@ -398,27 +456,37 @@ def _sequence(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, An
 
 
 def _node(
-    node: Criterion, state: CohortState, w: _Window, detail: dict[str, dict[str, Any]]
+    node: Criterion,
+    state: CohortState,
+    w: _Window,
+    detail: dict[str, dict[str, Any]],
+    cache: dict[str, list[str]],
 ) -> tuple[bool, str]:
     if not node.children:
-        holds, observed = _leaf(node, state, w)
+        holds, observed = _leaf(node, state, w, cache)
         detail[node.text] = {"observed": observed, "holds": holds}
         return holds, node.text
-    results = [_node(child, state, w, detail) for child in node.children]
-    if node.kind == "all":
-        failing = next((text for holds, text in results if not holds), None)
-        return failing is None, node.text if failing is None else failing
-    passing = next((text for holds, text in results if holds), None)
-    return passing is not None, node.text if passing is None else passing
+    # Every child is evaluated (each leaf's detail is reported); the first that decides names
+    # the criterion: for all, the first failing; for any, the first passing.
+    wanted = node.kind != "all"
+    decided: str | None = None
+    for child in node.children:
+        holds, text = _node(child, state, w, detail, cache)
+        if decided is None and holds == wanted:
+            decided = text
+    if decided is None:
+        return not wanted, node.text
+    return wanted, decided
 
 
 def evaluate(state: CohortState, plan: CohortPlan, as_of: datetime) -> dict[str, Verdict]:
     """Every cohort of ``plan`` for this subject at ``as_of``."""
-    window = _Window(as_of)
+    window = _window(as_of)
+    cache: dict[str, list[str]] = {}
     out = {}
     for cohort in plan.cohorts:
         detail: dict[str, dict[str, Any]] = {}
-        member, text = _node(cohort.where, state, window, detail)
+        member, text = _node(cohort.where, state, window, detail, cache)
         out[cohort.name] = Verdict(member, text, detail)
     return out
 

@@ -23,7 +23,7 @@ from pipeline.cohorts import (
     fold_history,
 )
 from pipeline.definitions import load_definitions
-from pipeline.timeutil import format_ts
+from pipeline.timeutil import format_ts, parse_ts
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -156,3 +156,42 @@ def test_a_history_without_a_timestamp_is_refused(tmp_path: Path) -> None:
     good = _event(0, "A", [], 0, "p1")
     with pytest.raises(ValueError, match="no valid timestamp"):
         fold_history(None, "p1", [good, {**good, "event_id": "e1", "timestamp": "soon"}], plan)
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "2026-11-01T10:00:00.123Z",  # format_ts's own spelling (taken as it is)
+        "2026-11-01T10:00:00Z",
+        "2026-11-01T11:00:00.123+01:00",
+        "2026-11-01T10:00:00.123456Z",
+        "2026-11-01 10:00:00.123Z",
+        "2026-11-01T10:00:00.123",  # naive: UTC
+        "2024-02-29T23:59:59.999Z",
+    ],
+)
+def test_any_spelling_of_a_time_folds_as_format_ts_spells_it(tmp_path: Path, spelled: str) -> None:
+    plan = _plan(tmp_path, "{performed: {event: A, within: 1h}}")
+    event = {**_event(0, "A", [], 0, "p1"), "timestamp": spelled}
+    state = fold_history(None, "p1", [event], plan)
+    one, _ = fold_cohorts(None, "p1", {**event, "timestamp": spelled}, plan)
+    assert state.newest == one.newest == format_ts(parse_ts(spelled))  # type: ignore[arg-type]
+    assert state.seen["A"] == [[state.newest, "e0"]]
+
+
+@pytest.mark.parametrize(
+    "spelled",
+    [
+        "2026-02-30T10:00:00.123Z",
+        "2026-11-01T24:00:00.000Z",
+        "2026-11-01T10:00:60.000Z",
+        "0000-01-01T00:00:00.000Z",
+    ],
+)
+def test_impossible_times_in_the_canonical_shape_are_refused(tmp_path: Path, spelled: str) -> None:
+    plan = _plan(tmp_path, "{performed: {event: A, within: 1h}}")
+    event = {**_event(0, "A", [], 0, "p1"), "timestamp": spelled}
+    with pytest.raises(ValueError, match="no valid timestamp"):
+        fold_history(None, "p1", [event], plan)
+    with pytest.raises(ValueError, match="no valid timestamp"):
+        fold_cohorts(None, "p1", event, plan)
