@@ -16,7 +16,9 @@
 - ``with_record(state, subject_id, record, plan)`` snapshots the profile/account
   properties that ``property`` criteria read (so the timer can re-evaluate without them).
 - ``evaluate(state, plan, as_of)`` gives each cohort's membership, the criterion that
-  decided and what each leaf observed. ``advance`` turns flips into change records.
+  decided and what each leaf observed; ``memberships`` only the cohorts it is a member of
+  (no detail, so ``all``/``any`` stop early: what a batch over every subject needs).
+  ``advance`` turns flips into change records.
 - ``next_change(state, plan, as_of)``: the earliest instant after ``as_of`` at which any
   time-based criterion can flip without new events; the worker's timer re-evaluates only
   subjects whose instant has passed.
@@ -65,6 +67,7 @@ __all__ = [
     "evaluate",
     "fold_cohorts",
     "fold_history",
+    "memberships",
     "next_change",
     "with_record",
 ]
@@ -489,6 +492,23 @@ def evaluate(state: CohortState, plan: CohortPlan, as_of: datetime) -> dict[str,
         member, text = _node(cohort.where, state, window, detail, cache)
         out[cohort.name] = Verdict(member, text, detail)
     return out
+
+
+def _holds(node: Criterion, state: CohortState, w: _Window, cache: dict[str, list[str]]) -> bool:
+    if not node.children:
+        return bool(_leaf(node, state, w, cache)[0])
+    if node.kind == "all":
+        return all(_holds(child, state, w, cache) for child in node.children)
+    return any(_holds(child, state, w, cache) for child in node.children)
+
+
+def memberships(state: CohortState, plan: CohortPlan, as_of: datetime) -> set[str]:
+    """The cohorts of ``plan`` this subject is a member of at ``as_of``: the ``member`` of
+    ``evaluate``'s verdicts (the same leaf rules; a hypothesis test holds them equal)
+    without building the detail, so an ``all``/``any`` stops at its first deciding child."""
+    window = _window(as_of)
+    cache: dict[str, list[str]] = {}
+    return {c.name for c in plan.cohorts if _holds(c.where, state, window, cache)}
 
 
 def change_points(state: CohortState, plan: CohortPlan) -> list[datetime]:

@@ -1,9 +1,10 @@
 """``python -m bench.warehouse.cohorts``: materializing 20 person cohorts, ours against plain
 DuckDB SQL over the same lake.
 
-Ours is what ``autocap verify``'s cohort check and ``autocap cohort why`` run to compute
-cohorts in full: ``recompute_cohorts`` (every person's lake history folded with the stream's
-rules, then their profile) and ``evaluate`` of every state at one instant. The baseline is
+Ours is what ``autocap verify``'s cohort check runs to compute cohorts in full (the
+materializer only publishes the stream's changes as views): ``recompute_cohorts`` (every
+person's lake history folded with the stream's rules, then their profile) and
+``memberships`` of every state at one instant. The baseline is
 ``bench/warehouse/cohorts.sql``: the same 20 cohorts (``cohorts.yaml``) as one DuckDB query
 over the same catalog views. On a seeded lake (``bench/warehouse/generate.py`` with regular
 visitors, defined-event tags and person profiles), each run times both, alternating which
@@ -31,7 +32,7 @@ import duckdb
 
 from bench.warehouse.generate import generate_lake
 from pipeline.batch.cohorts import recompute_cohorts
-from pipeline.cohorts import LIMIT, cohort_plan, evaluate
+from pipeline.cohorts import LIMIT, cohort_plan, memberships
 from pipeline.definitions import Definitions, load_definitions
 from pipeline.sqlfiles import load_sql
 from pipeline.warehouse.catalog import publish_catalog
@@ -105,15 +106,15 @@ class World:
 def our_members(
     con: duckdb.DuckDBPyConnection, definitions: Definitions, as_of: datetime
 ) -> Members:
-    """Each person cohort's members at ``as_of``, computed as ``autocap verify`` does."""
+    """Each person cohort's members at ``as_of``, computed as ``autocap verify`` does
+    (which also evaluates in full, for the criterion, the few subjects that differ)."""
     persons, accounts = cohort_plan(definitions, "person"), cohort_plan(definitions, "account")
     members: Members = {c.name: set() for c in persons.cohorts}
     for (kind, subject), state in recompute_cohorts(con, persons, accounts).items():
         if kind != "person":
             continue
-        for name, verdict in evaluate(state, persons, as_of).items():
-            if verdict.member:
-                members[name].add(subject)
+        for name in memberships(state, persons, as_of):
+            members[name].add(subject)
     return members
 
 

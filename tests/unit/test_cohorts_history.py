@@ -1,6 +1,6 @@
 """``fold_history`` (a whole history at once, what the batch paths use) against the stream's
 one-event-at-a-time ``fold_cohorts``: equal states for any split, order, replays and
-occurrence limit (hypothesis)."""
+occurrence limit (hypothesis); ``memberships`` against ``evaluate``'s verdicts."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from pipeline.cohorts import (
     evaluate,
     fold_cohorts,
     fold_history,
+    memberships,
+    with_record,
 )
 from pipeline.definitions import load_definitions
 from pipeline.timeutil import format_ts, parse_ts
@@ -195,3 +197,44 @@ def test_impossible_times_in_the_canonical_shape_are_refused(tmp_path: Path, spe
         fold_history(None, "p1", [event], plan)
     with pytest.raises(ValueError, match="no valid timestamp"):
         fold_cohorts(None, "p1", event, plan)
+
+
+# Nested all/any over every kind, a property among them, so early stops matter.
+_NESTED = """
+cohorts:
+  - name: wide
+    where: {any: [{performed: {event: A, at_least: 2, within: 3h}}, {property: {plan: {eq: pro}}}]}
+  - name: narrow
+    where:
+      all:
+        - {not_performed: {event: C, within: 1h}}
+        - any:
+            - {stopped: {event: B, window: 2h}}
+            - {restarted: {event: C, window: 1h}}
+            - {sequence: {steps: [A, D, C], within: 5h}}
+        - {regularly: {event: B, at_least: 1, every: 1h, periods: 3}}
+  - {name: fresh, where: {first_performed: {event: D, within: 2h}}}
+"""
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    events=_EVENTS,
+    plan_value=st.sampled_from([None, "pro", "free"]),
+    probe=st.integers(0, 60 * 8),
+)
+def test_memberships_are_the_members_of_evaluate(
+    tmp_path_factory: pytest.TempPathFactory,
+    events: list[tuple[str, list[str], int]],
+    plan_value: str | None,
+    probe: int,
+) -> None:
+    path = tmp_path_factory.mktemp("defs") / "definitions.yaml"
+    path.write_text(_NESTED)
+    plan = cohort_plan(load_definitions(path), "person")
+    records = [_event(i, n, d, m, "p1") for i, (n, d, m) in enumerate(events)]
+    state = fold_history(None, "p1", records, plan)
+    state, _ = with_record(state, "p1", {"properties": {"plan": plan_value}}, plan)
+    as_of = T0 + timedelta(minutes=max([m for *_, m in events] + [0]) + probe)
+    verdicts = evaluate(state, plan, as_of)
+    assert memberships(state, plan, as_of) == {n for n, v in verdicts.items() if v.member}
