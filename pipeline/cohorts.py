@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -368,12 +368,23 @@ class _Window:
         self.as_of = as_of
         self.end = format_ts(as_of)
         self._starts: dict[timedelta, str] = {}  # cohorts share windows: format each once
+        self._checks: dict[int, tuple[CohortPlan, list[tuple[str, _Check]]]] = {}
 
     def start(self, back: timedelta) -> str:
         edge = self._starts.get(back)
         if edge is None:
             edge = self._starts[back] = format_ts(self.as_of - back)
         return edge
+
+    def checks(self, plan: CohortPlan) -> list[tuple[str, _Check]]:
+        """Each cohort of ``plan`` as a membership test at this instant, built once."""
+        held = self._checks.get(id(plan))
+        if held is None or held[0] is not plan:  # the plan is kept, so its id is not reused
+            held = self._checks[id(plan)] = (
+                plan,
+                [(c.name, _compile(c.where, self)) for c in plan.cohorts],
+            )
+        return held[1]
 
 
 @lru_cache(maxsize=4)
@@ -494,21 +505,55 @@ def evaluate(state: CohortState, plan: CohortPlan, as_of: datetime) -> dict[str,
     return out
 
 
-def _holds(node: Criterion, state: CohortState, w: _Window, cache: dict[str, list[str]]) -> bool:
-    if not node.children:
-        return bool(_leaf(node, state, w, cache)[0])
-    if node.kind == "all":
-        return all(_holds(child, state, w, cache) for child in node.children)
-    return any(_holds(child, state, w, cache) for child in node.children)
+#: A criterion's membership test at one instant: (state, stored-times cache) -> holds.
+_Check = Callable[[CohortState, dict[str, list[str]]], bool]
+
+
+def _compile(node: Criterion, w: _Window) -> _Check:
+    """``node``'s test at ``w`` without what ``evaluate`` reports: ``all``/``any`` stop at
+    the first deciding child; the counting kinds (most criteria) have their window edges
+    bound once and count with two bisections; other kinds ask ``_leaf``."""
+    if node.children:
+        parts = [_compile(child, w) for child in node.children]
+        wanted = node.kind != "all"  # the child result that decides: any stops at a True
+
+        def combined(state: CohortState, cache: dict[str, list[str]]) -> bool:
+            for part in parts:
+                if part(state, cache) == wanted:
+                    return wanted
+            return not wanted
+
+        return combined
+    if node.kind not in ("performed", "not_performed", "stopped", "restarted"):
+        return lambda state, cache: bool(_leaf(node, state, w, cache)[0])
+    kind, name, op, count = node.kind, node.events[0], node.op, node.count
+    end, low, earlier = w.end, w.start(node.within), w.start(2 * node.within)
+
+    def counted(state: CohortState, cache: dict[str, list[str]]) -> bool:
+        times = _stored_times(state, name, cache)
+        # Occurrences in [low, end] (low <= end, so never negative), as _leaf counts them.
+        last = bisect_right(times, end) - bisect_left(times, low)
+        if kind == "performed":
+            if op == "at_least":
+                return last >= count
+            return last <= count if op == "at_most" else last == count
+        if kind == "not_performed":
+            return last == 0
+        before = bisect_left(times, low) - bisect_left(times, earlier)  # [earlier, low)
+        if kind == "stopped":
+            return before > 0 and last == 0
+        first = state.first.get(name)
+        return last > 0 and before == 0 and first is not None and first[0] < earlier
+
+    return counted
 
 
 def memberships(state: CohortState, plan: CohortPlan, as_of: datetime) -> set[str]:
     """The cohorts of ``plan`` this subject is a member of at ``as_of``: the ``member`` of
-    ``evaluate``'s verdicts (the same leaf rules; a hypothesis test holds them equal)
-    without building the detail, so an ``all``/``any`` stops at its first deciding child."""
-    window = _window(as_of)
+    ``evaluate``'s verdicts (a hypothesis test holds them equal) without building the
+    detail; each cohort's test is built once per instant (``_compile``)."""
     cache: dict[str, list[str]] = {}
-    return {c.name for c in plan.cohorts if _holds(c.where, state, window, cache)}
+    return {name for name, check in _window(as_of).checks(plan) if check(state, cache)}
 
 
 def change_points(state: CohortState, plan: CohortPlan) -> list[datetime]:

@@ -214,6 +214,11 @@ cohorts:
             - {sequence: {steps: [A, D, C], within: 5h}}
         - {regularly: {event: B, at_least: 1, every: 1h, periods: 3}}
   - {name: fresh, where: {first_performed: {event: D, within: 2h}}}
+  - {name: few, where: {performed: {event: B, at_most: 1, within: 2h}}}
+  - {name: two, where: {performed: {event: D, exactly: 2, within: 4h}}}
+  - {name: gone, where: {stopped: {event: A, window: 1h}}}
+  - {name: back, where: {restarted: {event: A, window: 30m}}}
+  - {name: none, where: {not_performed: {event: B, within: 90m}}}
 """
 
 
