@@ -10,10 +10,15 @@
   event and of their last occurrence of each referenced event. A replayed input (same
   event_id) changes nothing: all of it is sets, minima and maxima. ``cohort_plan(
   definitions, of)`` says what to keep.
+- ``fold_history(state, subject_id, items, plan)`` folds many inputs at once (a whole history
+  in batch) into the state repeated ``fold_cohorts`` calls give, in any order: one copy and
+  one prune instead of one per input.
 - ``with_record(state, subject_id, record, plan)`` snapshots the profile/account
   properties that ``property`` criteria read (so the timer can re-evaluate without them).
 - ``evaluate(state, plan, as_of)`` gives each cohort's membership, the criterion that
-  decided and what each leaf observed. ``advance`` turns flips into change records.
+  decided and what each leaf observed; ``memberships`` only the cohorts it is a member of
+  (no detail, so ``all``/``any`` stop early: what a batch over every subject needs).
+  ``advance`` turns flips into change records.
 - ``next_change(state, plan, as_of)``: the earliest instant after ``as_of`` at which any
   time-based criterion can flip without new events; the worker's timer re-evaluates only
   subjects whose instant has passed.
@@ -37,10 +42,12 @@ at that moment; an account only hears of events after a member joined it.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pipeline.cohort_spec import Cohort, Criterion
@@ -59,6 +66,8 @@ __all__ = [
     "cohort_plan",
     "evaluate",
     "fold_cohorts",
+    "fold_history",
+    "memberships",
     "next_change",
     "with_record",
 ]
@@ -146,17 +155,44 @@ class CohortState:
         return {name for name, change in self.last.items() if change["change"] == "enter"}
 
 
+#: ``format_ts``'s spelling with every time field in range; the date is checked apart.
+_CANONICAL = re.compile(r"\d{4}-\d\d-\d\dT(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d\.\d{3}Z")
+
+
+@lru_cache(maxsize=4096)
+def _valid_day(day: str) -> bool:
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
+
+
 def _ts(item: Mapping[str, Any]) -> str:
-    moment = parse_ts(item.get("timestamp"))
+    text = item.get("timestamp")
+    # Times on the topics and from the batch are already format_ts's spelling, which parsing
+    # and formatting again would give back unchanged: skip that (the costliest part of a fold).
+    if isinstance(text, str) and _CANONICAL.fullmatch(text) and _valid_day(text[:10]):
+        return text
+    moment = parse_ts(text)
     if moment is None:
         raise ValueError(f"event {item.get('event_id')!r} has no valid timestamp")
     return format_ts(moment)
 
 
-def _horizon(newest: str, lookback: timedelta) -> str:
+def _horizons(newest: str, plan: CohortPlan) -> dict[str, str]:
+    """Per referenced event, the oldest time its occurrences are kept from (``newest`` minus
+    its lookback); each lookback formatted once."""
     moment = parse_ts(newest)
     assert moment is not None, newest
-    return format_ts(moment - lookback)
+    edges: dict[timedelta, str] = {}
+    out = {}
+    for name, back in plan.lookback.items():
+        edge = edges.get(back)
+        if edge is None:
+            edge = edges[back] = format_ts(moment - back)
+        out[name] = edge
+    return out
 
 
 def _copy(state: CohortState) -> CohortState:
@@ -205,15 +241,75 @@ def fold_cohorts(
     return new, new.to_json() != old.to_json()
 
 
+def fold_history(
+    state: CohortState | None,
+    subject_id: str,
+    items: Iterable[Mapping[str, Any]],
+    plan: CohortPlan,
+) -> CohortState:
+    """Fold many events (persons) or facts (accounts) at once, in any order, replays
+    included: the state equals folding them one by one with ``fold_cohorts`` (a hypothesis
+    test holds them equal). Kept occurrences only depend on the set of inputs and the newest
+    time (see the module docstring), so they are gathered first and pruned once; batch
+    paths fold whole histories with it. No items: ``state`` (or a new empty one)."""
+    new = _copy(state) if state is not None else CohortState(subject_id, plan.of)
+    newest = new.newest
+    lookback = plan.lookback
+    if plan.of == "person":
+        seen = {name: {(e[0], e[1]) for e in entries} for name, entries in new.seen.items()}
+        first = {name: (e[0], e[1]) for name, e in new.first.items()}
+        for item in items:
+            at = _ts(item)
+            if newest is None or at > newest:
+                newest = at
+            name = item.get("event")
+            # The event's own name and a defined event it is count once each (event_matches).
+            hits = [name] if name in lookback else []
+            defined = item.get("defined_events")
+            if defined:
+                hits += [d for d in defined if d in lookback and d != name]
+            if not hits:
+                continue
+            key = (at, str(item["event_id"]))
+            for hit in hits:
+                seen.setdefault(hit, set()).add(key)
+                if hit in plan.first and (hit not in first or key < first[hit]):
+                    first[hit] = key
+        new.first = {name: list(e) for name, e in first.items()}
+        # _prune's rule, applied before sorting: fewer to sort, only the kept become lists.
+        horizons = _horizons(newest, plan) if newest is not None else {}
+        new.seen = {}
+        for name, entries in seen.items():
+            edge = horizons.get(name, newest or "")
+            new.seen[name] = [list(e) for e in sorted(e for e in entries if e[0] >= edge)[-LIMIT:]]
+    else:
+        for item in items:
+            at = _ts(item)
+            if newest is None or at > newest:
+                newest = at
+            person = str(item["person_id"])
+            new.users[person] = max(new.users.get(person, at), at)
+            for name in item.get("events") or ():
+                if name in lookback:
+                    members = new.did.setdefault(name, {})
+                    members[person] = max(members.get(person, at), at)
+        new.newest = newest
+        _prune(new, plan)
+    new.newest = newest
+    return new
+
+
 def _prune(state: CohortState, plan: CohortPlan) -> None:
     if state.newest is None:
         return
+    horizons = _horizons(state.newest, plan)
     for name, entries in state.seen.items():
-        horizon = _horizon(state.newest, plan.lookback.get(name, timedelta(0)))
-        state.seen[name] = [e for e in entries if e[0] >= horizon][-LIMIT:]
+        # A name the plan no longer reads (state from older definitions) keeps no history.
+        edge = horizons.get(name, state.newest)
+        state.seen[name] = [e for e in entries if e[0] >= edge][-LIMIT:]
     for name, members in state.did.items():
-        horizon = _horizon(state.newest, plan.lookback.get(name, timedelta(0)))
-        state.did[name] = {p: t for p, t in members.items() if t >= horizon}
+        edge = horizons.get(name, state.newest)
+        state.did[name] = {p: t for p, t in members.items() if t >= edge}
 
 
 def _lookup(record: Mapping[str, Any], name: str) -> Any:
@@ -272,6 +368,7 @@ class _Window:
         self.as_of = as_of
         self.end = format_ts(as_of)
         self._starts: dict[timedelta, str] = {}  # cohorts share windows: format each once
+        self._checks: dict[int, tuple[CohortPlan, list[tuple[str, _Check]]]] = {}
 
     def start(self, back: timedelta) -> str:
         edge = self._starts.get(back)
@@ -279,13 +376,39 @@ class _Window:
             edge = self._starts[back] = format_ts(self.as_of - back)
         return edge
 
+    def checks(self, plan: CohortPlan) -> list[tuple[str, _Check]]:
+        """Each cohort of ``plan`` as a membership test at this instant, built once."""
+        held = self._checks.get(id(plan))
+        if held is None or held[0] is not plan:  # the plan is kept, so its id is not reused
+            held = self._checks[id(plan)] = (
+                plan,
+                [(c.name, _compile(c.where, self)) for c in plan.cohorts],
+            )
+        return held[1]
+
+
+@lru_cache(maxsize=4)
+def _window(as_of: datetime) -> _Window:
+    # The batch evaluates every subject at one instant: format its window edges once.
+    return _Window(as_of)
+
+
+def _stored_times(state: CohortState, name: str, cache: dict[str, list[str]]) -> list[str]:
+    """The stored times of ``name``, extracted once per evaluation (leaves share events)."""
+    times = cache.get(name)
+    if times is None:
+        times = cache[name] = [e[0] for e in state.seen.get(name, ())]
+    return times
+
 
 def _count(times: list[str], low: str, high: str, high_inclusive: bool = True) -> int:
     top = bisect_right(times, high) if high_inclusive else bisect_left(times, high)
     return max(0, top - bisect_left(times, low))
 
 
-def _leaf(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, Any]:
+def _leaf(
+    leaf: Criterion, state: CohortState, w: _Window, cache: dict[str, list[str]]
+) -> tuple[bool, Any]:
     kind = leaf.kind
     if kind == "property":
         return all(condition_holds(c, state.props.get(c.name)) for c in leaf.conditions), {
@@ -304,12 +427,13 @@ def _leaf(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, Any]:
     if kind == "sequence":
         return _sequence(leaf, state, w)
     name = leaf.events[0]
-    times = [e[0] for e in state.seen.get(name, [])]
+    times = _stored_times(state, name, cache)
     low = w.start(leaf.within)
     last = _count(times, low, w.end)
     if kind == "performed":
-        holds = {"at_least": last >= leaf.count, "at_most": last <= leaf.count}
-        return holds.get(leaf.op, last == leaf.count), last
+        if leaf.op == "at_least":
+            return last >= leaf.count, last
+        return (last <= leaf.count if leaf.op == "at_most" else last == leaf.count), last
     if kind == "not_performed":
         return last == 0, last
     if kind == "first_performed":
@@ -346,29 +470,90 @@ def _sequence(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, An
 
 
 def _node(
-    node: Criterion, state: CohortState, w: _Window, detail: dict[str, dict[str, Any]]
+    node: Criterion,
+    state: CohortState,
+    w: _Window,
+    detail: dict[str, dict[str, Any]],
+    cache: dict[str, list[str]],
 ) -> tuple[bool, str]:
     if not node.children:
-        holds, observed = _leaf(node, state, w)
+        holds, observed = _leaf(node, state, w, cache)
         detail[node.text] = {"observed": observed, "holds": holds}
         return holds, node.text
-    results = [_node(child, state, w, detail) for child in node.children]
-    if node.kind == "all":
-        failing = next((text for holds, text in results if not holds), None)
-        return failing is None, node.text if failing is None else failing
-    passing = next((text for holds, text in results if holds), None)
-    return passing is not None, node.text if passing is None else passing
+    # Every child is evaluated (each leaf's detail is reported); the first that decides names
+    # the criterion: for all, the first failing; for any, the first passing.
+    wanted = node.kind != "all"
+    decided: str | None = None
+    for child in node.children:
+        holds, text = _node(child, state, w, detail, cache)
+        if decided is None and holds == wanted:
+            decided = text
+    if decided is None:
+        return not wanted, node.text
+    return wanted, decided
 
 
 def evaluate(state: CohortState, plan: CohortPlan, as_of: datetime) -> dict[str, Verdict]:
     """Every cohort of ``plan`` for this subject at ``as_of``."""
-    window = _Window(as_of)
+    window = _window(as_of)
+    cache: dict[str, list[str]] = {}
     out = {}
     for cohort in plan.cohorts:
         detail: dict[str, dict[str, Any]] = {}
-        member, text = _node(cohort.where, state, window, detail)
+        member, text = _node(cohort.where, state, window, detail, cache)
         out[cohort.name] = Verdict(member, text, detail)
     return out
+
+
+#: A criterion's membership test at one instant: (state, stored-times cache) -> holds.
+_Check = Callable[[CohortState, dict[str, list[str]]], bool]
+
+
+def _compile(node: Criterion, w: _Window) -> _Check:
+    """``node``'s test at ``w`` without what ``evaluate`` reports: ``all``/``any`` stop at
+    the first deciding child; the counting kinds (most criteria) have their window edges
+    bound once and count with two bisections; other kinds ask ``_leaf``."""
+    if node.children:
+        parts = [_compile(child, w) for child in node.children]
+        wanted = node.kind != "all"  # the child result that decides: any stops at a True
+
+        def combined(state: CohortState, cache: dict[str, list[str]]) -> bool:
+            for part in parts:
+                if part(state, cache) == wanted:
+                    return wanted
+            return not wanted
+
+        return combined
+    if node.kind not in ("performed", "not_performed", "stopped", "restarted"):
+        return lambda state, cache: bool(_leaf(node, state, w, cache)[0])
+    kind, name, op, count = node.kind, node.events[0], node.op, node.count
+    end, low, earlier = w.end, w.start(node.within), w.start(2 * node.within)
+
+    def counted(state: CohortState, cache: dict[str, list[str]]) -> bool:
+        times = _stored_times(state, name, cache)
+        # Occurrences in [low, end] (low <= end, so never negative), as _leaf counts them.
+        last = bisect_right(times, end) - bisect_left(times, low)
+        if kind == "performed":
+            if op == "at_least":
+                return last >= count
+            return last <= count if op == "at_most" else last == count
+        if kind == "not_performed":
+            return last == 0
+        before = bisect_left(times, low) - bisect_left(times, earlier)  # [earlier, low)
+        if kind == "stopped":
+            return before > 0 and last == 0
+        first = state.first.get(name)
+        return last > 0 and before == 0 and first is not None and first[0] < earlier
+
+    return counted
+
+
+def memberships(state: CohortState, plan: CohortPlan, as_of: datetime) -> set[str]:
+    """The cohorts of ``plan`` this subject is a member of at ``as_of``: the ``member`` of
+    ``evaluate``'s verdicts (a hypothesis test holds them equal) without building the
+    detail; each cohort's test is built once per instant (``_compile``)."""
+    cache: dict[str, list[str]] = {}
+    return {name for name, check in _window(as_of).checks(plan) if check(state, cache)}
 
 
 def change_points(state: CohortState, plan: CohortPlan) -> list[datetime]:

@@ -21,7 +21,7 @@ from kafka.errors import KafkaError
 
 from pipeline.batch.stage2 import person_histories
 from pipeline.cluster import running_bootstrap, wait_for_kafka
-from pipeline.cohorts import CohortPlan, CohortState, cohort_plan, fold_cohorts
+from pipeline.cohorts import CohortPlan, cohort_plan, fold_history
 from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import BrokerUnavailable, ConfigError, QueryError
 from pipeline.profiles import fold_custom
@@ -92,10 +92,8 @@ def person_seeds(
                 "state": saved,
             }
         if cohorts.cohorts:
-            state: CohortState | None = None
-            for event in events:
-                state, _ = fold_cohorts(state, history.person_id, event, cohorts)
-            assert state is not None  # a history has at least one event
+            # Arrival order does not matter: the fold keeps the same state in any order.
+            state = fold_history(None, history.person_id, events, cohorts)
             kept = {k: v for k, v in state.to_json().items() if k not in ("last", "next")}
             parts[COHORT_PART] = {"fingerprint": cohort_fingerprint(cohorts), "state": kept}
         covered = [e["event_id"] for e in events[-COVERED:]]

@@ -131,6 +131,9 @@ def test_verify_agrees_then_catches_a_missing_member(catalog: Any) -> None:
     later = VerifyReport()
     verify_cohorts(later, con, definitions, NOW + timedelta(hours=1), timedelta(minutes=1))
     assert later.checks["cohorts"].differences == {"extra_in_stream": 2}, later.to_json()
+    # Each difference names the criterion that decided the batch's verdict.
+    shown = later.checks["cohorts"].examples["extra_in_stream"]
+    assert all(example["criterion"] for example in shown), shown
     # Just after a:y's first event left the window (its account still has the second): a
     # flip within the settle time is an expected timing difference instead.
     soon = VerifyReport()
