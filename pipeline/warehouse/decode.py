@@ -6,8 +6,9 @@ JSON columns (their JSON text is sliced out of the record, never built into Pyth
 and ``str`` for timestamps, which Arrow then parses for the whole column at once. msgspec
 checks the types while it parses, in C, so a record that does not fit is found in the same
 pass and named with its reason (``UndecodableRecord``) while the others go on: there is no
-whole-batch attempt to redo record by record. (DuckDB's JSON reader, used before, was a
-third as fast on the sink's batches and refused a whole batch for one bad record.)
+whole-batch attempt to redo record by record. (DuckDB's JSON reader, used before, decodes
+about as fast alone, but went through a temporary file per batch, refused a whole batch for
+one bad record, and measured slower inside the sink: docs/BENCHMARKS.md, Sink.)
 
 JSON columns keep the producer's text (stage 1 writes compact JSON with orjson); a JSON
 ``null`` is SQL NULL, as before.
