@@ -23,6 +23,7 @@ __all__ = [
     "RetentionError",
     "SegmentError",
     "TopicSetupFailed",
+    "UndecodableRecord",
     "VerifyMismatch",
 ]
 
@@ -74,6 +75,20 @@ class InvalidEvent(AutocapError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.rule = rule
+
+
+class UndecodableRecord(AutocapError):
+    """A record on one of the sink's topics does not fit its lake table (not JSON, not an
+    object, a required field missing, a wrong type, a timestamp that does not parse): the
+    sink dead-letters it with this message and goes on, it is never retried."""
+
+    def __init__(self, table: str, reason: str, payload: bytes) -> None:
+        super().__init__(
+            f"{table}: {reason} (dead-lettered; fix the producer, then re-send the record)"
+        )
+        self.table = table
+        self.reason = reason
+        self.payload = payload
 
 
 class FunnelError(AutocapError):

@@ -1,78 +1,80 @@
-"""The sink: ``autocap.enriched`` in batches → Arrow → an atomic Parquet file → commit.
+"""The sink: stage 1's and 2's topics in batches → Arrow → an atomic Parquet file → commit.
 
 Offsets are committed only after the file covering them is durable, so a crash replays
 records instead of losing them; the replayed copies carry the same event_id and the
-``events`` view keeps one. Records that cannot be decoded go to the dead-letter topic.
+``events`` view keeps one. Records that do not fit their table go to the dead-letter topic
+(durably, before their offsets are committed).
+
+Pipelined: the event loop fetches (aiokafka) while a writer thread decodes and writes the
+previous batch. One batch is in flight at most, and batches complete in order, so offsets
+are committed strictly in order. On a rebalance the sink writes and commits what it holds
+before giving its partitions up, and drops what it fetched meanwhile: the next owner (or
+itself) reads it again from the committed offset.
 """
 
 from __future__ import annotations
 
-import functools
+import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import orjson
-import pyarrow as pa
-from kafka import KafkaConsumer, KafkaProducer
-from kafka.consumer.subscription_state import ConsumerRebalanceListener
-from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
 
 from pipeline.deadletter import dead_letter_record
+from pipeline.errors import BrokerUnavailable, UndecodableRecord
 from pipeline.metrics import SinkMetrics
-from pipeline.seeds import is_seed
 from pipeline.settings import Settings
 from pipeline.timeutil import utc_now
+from pipeline.warehouse.batches import Batch, BatchWriter, Buffer
 from pipeline.warehouse.catalog import CatalogPublisher
-from pipeline.warehouse.jsonl import json_lines_to_table
 from pipeline.warehouse.lake import Lake
-from pipeline.warehouse.schema import TABLES, records_to_table
+from pipeline.warehouse.schema import TABLES
 
-__all__ = ["EventSink", "decode_record"]
+__all__ = ["FETCH_CONFIG", "EventSink"]
 
 log = logging.getLogger(__name__)
 
 #: A commit that takes longer is given up (the rows are durable; a replay collapses).
-_COMMIT_TIMEOUT_MS = 5000
-_CLOSING_TIMEOUT_MS = 1000
+_COMMIT_TIMEOUT_S = 5.0
+#: Leaving (SIGTERM): the broker may be gone too, and the process must exit within 10 s.
+_CLOSING_TIMEOUT_S = 1.0
+_POLL_MS = 100
+#: Fetch settings shared with the benchmark's fetch-only floor.
+FETCH_CONFIG: dict[str, Any] = {
+    "max_partition_fetch_bytes": 4 * 1024 * 1024,
+    "fetch_max_bytes": 32 * 1024 * 1024,
+}
 
 
-def decode_record(value: bytes | None, schema: pa.Schema) -> dict[str, Any]:
-    """Decode one record for a lake table; ``ValueError`` names what is wrong."""
-    if value is None:
-        raise ValueError("empty record")
-    record = orjson.loads(value)
-    if not isinstance(record, dict):
-        raise ValueError("record is not a JSON object")
-    for name in _required(schema):
-        if not isinstance(record.get(name), str):
-            raise ValueError(f"{name} missing or not a string")
-    return record
+@dataclass
+class _InFlight:
+    batch: Batch
+    done: asyncio.Future[list[UndecodableRecord]]
+    started: float
 
 
-@functools.cache
-def _required(schema: pa.Schema) -> tuple[str, ...]:
-    # Looked up once per table, not per record: the sink decodes every row it writes.
-    return tuple(f.name for f in schema if not f.nullable)
+class _SettleOnRebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, sink: EventSink) -> None:
+        self._sink = sink
 
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        # Write and commit what we hold before another member takes these partitions over.
+        await self._sink.settle()
 
-class _FlushOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, flush: Callable[[], None]) -> None:
-        self._flush = flush
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        # Write what we hold for these partitions before another member takes them over.
-        self._flush()
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        pass
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._sink.reassigned()
 
 
 class EventSink:
-    """Consumes stage 1's output topics and writes each to its lake table (``TABLES``)."""
+    """Consumes stage 1's and 2's output topics and writes each to its lake table
+    (``TABLES``)."""
 
     def __init__(
         self,
@@ -83,32 +85,26 @@ class EventSink:
         publisher: CatalogPublisher,
     ) -> None:
         self.settings = settings
+        self.bootstrap = bootstrap
         self.lake = lake
         self.metrics = metrics
         self.publisher = publisher
         self.tables = {
             settings.topic(topic): (table, schema) for table, (topic, schema) in TABLES.items()
         }
-        self._buffer: list[Any] = []
-        self._commit_timeout_ms = _COMMIT_TIMEOUT_MS
-        self._oldest = 0.0
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            group_id=settings.group_id("sink"),
-            client_id="autocap-sink",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=int(settings.consumer_session_timeout_s * 1000),
-            heartbeat_interval_ms=max(100, int(settings.consumer_session_timeout_s * 1000 / 5)),
-            max_poll_records=min(settings.sink_batch_max_records, 5000),
-        )
-        self._producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", client_id="autocap-sink-dlq"
-        )
-        self._consumer.subscribe(sorted(self.tables), listener=_FlushOnRevoke(self.flush))
+        self._writer = BatchWriter(lake, publisher, metrics, self.tables)
+        self._buffer = Buffer(settings.sink_batch_max_records, settings.sink_batch_max_seconds)
+        self._inflight: _InFlight | None = None
+        self._commit_timeout_s = _COMMIT_TIMEOUT_S
+        self._rebalancing = False
+        # Made in ``run``: aiokafka's clients and the lock belong to its event loop.
+        self._consumer: Any = None
+        self._producer: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     def run(self, stop: threading.Event) -> None:
-        """Poll, batch and flush until ``stop`` is set; then flush what is left and leave."""
+        """Fetch, batch and write until ``stop`` is set; then write what is left and leave."""
         for table, schema in self.tables.values():
             self.lake.ensure_table(table, schema)
             if removed := self.lake.clean_temporaries(table):
@@ -117,110 +113,139 @@ class EventSink:
                     removed,
                     self.lake.table_dir(table),
                 )
+        with concurrent.futures.ThreadPoolExecutor(1, "autocap-sink-writer") as executor:
+            self._executor = executor
+            asyncio.run(self._run(stop))
+
+    async def _run(self, stop: threading.Event) -> None:
+        session_ms = int(self.settings.consumer_session_timeout_s * 1000)
+        self._lock = asyncio.Lock()
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=self.settings.group_id("sink"),
+            client_id="autocap-sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            session_timeout_ms=session_ms,
+            heartbeat_interval_ms=max(100, session_ms // 5),
+            **FETCH_CONFIG,
+        )
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap, acks="all", client_id="autocap-sink-dlq"
+        )
+        self._consumer.subscribe(sorted(self.tables), listener=_SettleOnRebalance(self))
         try:
-            while not stop.is_set():
-                polled = self._consumer.poll(timeout_ms=100)
-                for records in polled.values():
-                    if not self._buffer:
-                        self._oldest = time.monotonic()
-                    self._buffer.extend(records)
-                if self._due():
-                    self.flush()
-                self.publisher.publish_if_due()
-            # Leaving: the broker may be gone too (autocap up was killed, every child got
-            # SIGTERM), so Kafka gets a second at most; the rows are durable either way
-            # and a replay of uncommitted ones collapses by event_id.
-            self._commit_timeout_ms = _CLOSING_TIMEOUT_MS
-            self.flush()
-            self.publisher.publish()
+            await self._producer.start()
+            await self._consumer.start()
+            await self._loop(stop)
+            # Leaving: Kafka gets a second at most; the rows are durable either way and a
+            # replay of uncommitted ones collapses by event_id.
+            self._commit_timeout_s = _CLOSING_TIMEOUT_S
+            await self.settle()
+            await self._in_writer(self.publisher.publish)
         finally:
-            self._consumer.close(autocommit=False, timeout_ms=_CLOSING_TIMEOUT_MS)
-            self._producer.close(timeout=_CLOSING_TIMEOUT_MS / 1000)
+            await self._close()
 
-    def _due(self) -> bool:
-        if not self._buffer:
-            return False
-        if len(self._buffer) >= self.settings.sink_batch_max_records:
-            return True
-        return time.monotonic() - self._oldest >= self.settings.sink_batch_max_seconds
+    async def _loop(self, stop: threading.Event) -> None:
+        assert self._lock is not None
+        while not stop.is_set():
+            polled: Mapping[Any, Any] = await self._consumer.getmany(timeout_ms=_POLL_MS)
+            if not self._rebalancing:  # else read again from the committed offset later
+                self._buffer.add(polled)
+            async with self._lock:
+                await self._advance()
 
-    def flush(self) -> None:
-        """Write the buffered records as one Parquet file per table, then commit offsets."""
-        if not self._buffer:
+    async def _advance(self) -> None:
+        """Complete the batch in flight if it is done; start the next one when due."""
+        if self._inflight is not None and self._inflight.done.done():
+            await self._complete()
+        if self._rebalancing or not self._buffer.due():
+            if self._inflight is None and not self._rebalancing:
+                self.publisher.publish_if_due()  # new files, and a quiet topic
             return
-        started = time.perf_counter()
-        batch, self._buffer = self._buffer, []
-        values: dict[str, list[bytes | None]] = {}
-        for rec in batch:
-            if is_seed(rec.value):
-                continue  # stage 2's state seeds share its input topic; not events
-            values.setdefault(self.tables[rec.topic][0], []).append(rec.value)
-        for table, table_values in values.items():
-            data = self._decode(table, table_values)
-            if data.num_rows:
-                self.lake.write(table, data)
-                self.publisher.changed()
-                self.metrics.rows_written.labels(table).inc(data.num_rows)
-                self.metrics.files_written.labels(table).inc()
-        # Dead letters durable before their offsets commit.
-        self._producer.flush(timeout=self._commit_timeout_ms / 1000)
-        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
-        for rec in batch:
-            tp = TopicPartition(rec.topic, rec.partition)
-            if tp not in offsets or rec.offset + 1 > offsets[tp].offset:
-                offsets[tp] = OffsetAndMetadata(rec.offset + 1, "", -1)
-        try:
-            self._consumer.commit(offsets, timeout_ms=self._commit_timeout_ms)
-            self.metrics.last_commit_timestamp.set_to_current_time()
-        except (CommitFailedError, KafkaError) as exc:
-            # The rows are durable; a later replay of them is collapsed by event_id.
-            log.warning("offset commit failed after a rebalance (%s); records may replay", exc)
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        if self._inflight is not None:
+            # Backpressure: one batch in flight. aiokafka keeps prefetching meanwhile.
+            await self._complete()
+        self._submit()
 
-    def _decode(self, table: str, values: list[bytes | None]) -> pa.Table:
-        """The batch's records for ``table`` as Arrow: all at once when every record fits,
-        else record by record, dead-lettering the ones that do not."""
-        schema = TABLES[table][1]
-        whole = [v for v in values if v is not None]
-        if len(whole) == len(values):
-            try:
-                return json_lines_to_table(whole, schema, self.lake.table_dir(table))
-            except ValueError:
-                pass  # some record is bad: find it below
-        rows = []
-        for value in values:
-            try:
-                rows.append(decode_record(value, schema))
-            except ValueError as exc:  # orjson.JSONDecodeError is a ValueError
-                self._dead_letter(value or b"", str(exc))
-        return self._to_arrow(table, rows)
+    def _submit(self) -> None:
+        assert self._executor is not None
+        batch = self._buffer.take()
+        done = asyncio.get_running_loop().run_in_executor(self._executor, self._writer.write, batch)
+        self._inflight = _InFlight(batch, done, time.perf_counter())
 
-    def _to_arrow(self, table: str, rows: list[dict[str, Any]]) -> pa.Table:
-        """The rows as Arrow; a row Arrow cannot take (a bad timestamp) is dead-lettered
-        instead of failing the whole batch, which would replay it forever."""
-        schema = TABLES[table][1]
-        try:
-            return records_to_table(rows, schema)
-        except (pa.ArrowException, TypeError, ValueError):
-            good = []
-            for row in rows:
-                try:
-                    records_to_table([row], schema)
-                    good.append(row)
-                except (pa.ArrowException, TypeError, ValueError) as exc:
-                    self._dead_letter(orjson.dumps(row), f"{table}: {exc}")
-            return records_to_table(good, schema)
+    async def _complete(self) -> None:
+        """Wait for the batch in flight, dead-letter its bad records, commit its offsets."""
+        assert self._inflight is not None
+        inflight, self._inflight = self._inflight, None
+        rejected = await inflight.done  # a failed write propagates: nothing is committed
+        await self._dead_letter(rejected)
+        await self._commit(inflight.batch.offsets)
+        self.metrics.batch_seconds.observe(time.perf_counter() - inflight.started)
 
-    def _dead_letter(self, payload: bytes, reason: str) -> None:
-        self.metrics.records_dead_lettered.labels("undecodable").inc()
-        self._producer.send(
-            self.settings.topic("dead_letter"),
-            dead_letter_record(
+    async def settle(self) -> None:
+        """Write and commit everything fetched so far (before a rebalance, and leaving)."""
+        assert self._lock is not None
+        async with self._lock:
+            if self._inflight is not None:
+                await self._complete()
+            if len(self._buffer):
+                self._submit()
+                await self._complete()
+            self._rebalancing = True
+
+    def reassigned(self) -> None:
+        """Partitions assigned: fetch positions restart at the committed offsets, so what
+        was fetched since ``settle`` is dropped (it comes again)."""
+        dropped = self._buffer.take().records
+        if dropped:
+            log.info("dropped %d records fetched during a rebalance; they are read again", dropped)
+        self._rebalancing = False
+
+    async def _dead_letter(self, rejected: list[UndecodableRecord]) -> None:
+        if not rejected:
+            return
+        topic = self.settings.topic("dead_letter")
+        sent = []
+        for bad in rejected:
+            self.metrics.records_dead_lettered.labels("undecodable").inc()
+            record = dead_letter_record(
                 stage="sink",
                 reason="undecodable",
                 field=None,
-                message=reason,
-                payload=payload,
+                message=f"{bad.table}: {bad.reason}",
+                payload=bad.payload,
                 received_at=utc_now(),
-            ),
-        )
+            )
+            sent.append(await self._producer.send(topic, record))
+        try:
+            # Dead letters durable before their offsets commit.
+            await asyncio.wait_for(asyncio.gather(*sent), self._commit_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            raise BrokerUnavailable(
+                f"the dead-letter topic {topic} did not take {len(sent)} records ({exc!r});"
+                " the sink stops without committing so they are read again: check the broker"
+            ) from exc
+
+    async def _commit(self, offsets: dict[Any, int]) -> None:
+        # A partition given away meanwhile is not ours to commit; its rows are durable and
+        # the new owner's replay of them collapses by event_id.
+        assigned = self._consumer.assignment()
+        mine = {tp: offset for tp, offset in offsets.items() if tp in assigned}
+        if not mine:
+            return
+        try:
+            await asyncio.wait_for(self._consumer.commit(mine), self._commit_timeout_s)
+            self.metrics.last_commit_timestamp.set_to_current_time()
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("offset commit failed (%r); the batch's records may replay", exc)
+
+    async def _in_writer(self, work: Any) -> None:
+        await asyncio.get_running_loop().run_in_executor(self._executor, work)
+
+    async def _close(self) -> None:
+        for client in (self._consumer, self._producer):
+            try:
+                await asyncio.wait_for(client.stop(), _CLOSING_TIMEOUT_S)
+            except (KafkaError, TimeoutError) as exc:
+                log.warning("closing %s: %r", type(client).__name__, exc)
