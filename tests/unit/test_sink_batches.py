@@ -3,9 +3,7 @@ durable file per table, seeds skipped, bad records returned for the dead-letter 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import orjson
 import pyarrow.parquet as pq
@@ -17,21 +15,7 @@ from pipeline.warehouse.batches import BatchWriter, Buffer
 from pipeline.warehouse.catalog import CatalogPublisher
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import TABLES
-
-AT = "2026-11-23T10:00:00.000Z"
-
-
-class TP(NamedTuple):
-    topic: str
-    partition: int
-
-
-@dataclass
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
+from tests.unit.sink_records import AT, TP, Rec
 
 
 def _records(topic: str, partition: int, offsets: range) -> list[Rec]:

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import orjson
 import pyarrow.parquet as pq
@@ -18,21 +17,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse.catalog import CatalogPublisher
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.sink import EventSink
-
-AT = "2026-11-23T10:00:00.000Z"
-
-
-class TP(NamedTuple):
-    topic: str
-    partition: int
-
-
-@dataclass
-class Rec:
-    topic: str
-    partition: int
-    offset: int
-    value: bytes | None
+from tests.unit.sink_records import AT, TP, Rec
 
 
 class FakeConsumer:
