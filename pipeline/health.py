@@ -59,6 +59,8 @@ class PartitionLag:
     topic: str
     partition: int
     lag: int
+    #: The group's committed offset (``None`` before its first commit).
+    committed: int | None = None
 
 
 def partition_lag(end: int, committed: int | None, beginning: int) -> int:
@@ -151,7 +153,7 @@ class LagReader:
                 if tp.topic in topics:
                     committed = consumer.committed(tp, timeout_ms=self.timeout_ms)
                     lag = partition_lag(ends[tp], committed, beginnings[tp])
-                    lags.append(PartitionLag(group, tp.topic, tp.partition, lag))
+                    lags.append(PartitionLag(group, tp.topic, tp.partition, lag, committed))
         return lags
 
     def close(self) -> None:
@@ -227,9 +229,19 @@ class HealthCollector(Collector):
             "Records not yet committed by a consumer group, per topic and partition.",
             labels=["group", "topic", "partition"],
         )
+        # With the lag, it tells a stuck partition (lag, no commit moving) from a slow one.
+        committed = GaugeMetricFamily(
+            "autocap_consumer_committed_offset",
+            "A consumer group's committed offset per topic and partition (absent before the "
+            "group's first commit there).",
+            labels=["group", "topic", "partition"],
+        )
         try:
             for item in self.reader.read(self.groups):
-                lag.add_metric([item.group, item.topic, str(item.partition)], float(item.lag))
+                labels = [item.group, item.topic, str(item.partition)]
+                lag.add_metric(labels, float(item.lag))
+                if item.committed is not None:
+                    committed.add_metric(labels, float(item.committed))
             up.add_metric([], 1.0)
         except (KafkaError, OSError, AssertionError) as exc:
             # kafka-python raises a zoo of errors on a dead cluster; start over next scrape.
@@ -238,6 +250,7 @@ class HealthCollector(Collector):
             up.add_metric([], 0.0)
         yield up
         yield lag
+        yield committed
 
     def _freshness(self) -> Iterator[GaugeMetricFamily]:
         newest = newest_received_at(Lake(self.settings.lake_dir))

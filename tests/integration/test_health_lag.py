@@ -45,6 +45,13 @@ def test_lag_counts_records_in_batches_and_uncommitted_partitions(
     assert lags[(sink, settings.topic("enriched"), 1)] == 0
     assert {g for g, _, _ in lags} == {stream, sink}
 
+    registry = CollectorRegistry()
+    registry.register(HealthCollector(settings, broker.bootstrap))
+    text = generate_latest(registry).decode()
+    committed = f'autocap_consumer_committed_offset{{group="{stream}",partition='
+    assert committed + f'"0",topic="{raw}"}} 3.0' in text
+    assert committed + f'"1",topic="{raw}"}}' not in text, "no series before a first commit"
+
 
 def test_unreachable_kafka_reads_as_kafka_down(make_settings) -> None:  # type: ignore[no-untyped-def]
     settings = make_settings(kafka_connect_timeout_s=1.0)
