@@ -282,6 +282,7 @@ def fold_history(
         for name, entries in seen.items():
             edge = horizons.get(name, newest or "")
             new.seen[name] = [list(e) for e in sorted(e for e in entries if e[0] >= edge)[-LIMIT:]]
+        new.newest = newest
     else:
         for item in items:
             at = _ts(item)
@@ -295,7 +296,6 @@ def fold_history(
                     members[person] = max(members.get(person, at), at)
         new.newest = newest
         _prune(new, plan)
-    new.newest = newest
     return new
 
 
@@ -430,12 +430,8 @@ def _leaf(
     times = _stored_times(state, name, cache)
     low = w.start(leaf.within)
     last = _count(times, low, w.end)
-    if kind == "performed":
-        if leaf.op == "at_least":
-            return last >= leaf.count, last
-        return (last <= leaf.count if leaf.op == "at_most" else last == leaf.count), last
-    if kind == "not_performed":
-        return last == 0, last
+    if kind in ("performed", "not_performed"):
+        return _counting_rule(kind, leaf.op, leaf.count, last, 0, False), last
     if kind == "first_performed":
         first = state.first.get(name)
         return first is not None and low <= first[0] <= w.end, first[0] if first else None
@@ -448,11 +444,29 @@ def _leaf(
         return all(c >= leaf.count for c in counts), counts
     before = _count(times, w.start(2 * leaf.within), low, high_inclusive=False)
     if kind == "stopped":
-        return before > 0 and last == 0, {"previous": before, "last": last}
+        return _counting_rule(kind, leaf.op, leaf.count, last, before, False), {
+            "previous": before,
+            "last": last,
+        }
     first = state.first.get(name)
     earlier = first is not None and first[0] < w.start(2 * leaf.within)
     observed = {"earlier": earlier, "previous": before, "last": last}
-    return last > 0 and before == 0 and earlier, observed
+    return _counting_rule(kind, leaf.op, leaf.count, last, before, earlier), observed
+
+
+def _counting_rule(kind: str, op: str, count: float, last: int, before: int, earlier: bool) -> bool:
+    """The counting kinds' rule, shared by ``evaluate`` and ``memberships``: ``last``
+    occurrences in the window, ``before`` in the window just before it, ``earlier``: the
+    first occurrence predates both windows."""
+    if kind == "performed":
+        if op == "at_least":
+            return last >= count
+        return last <= count if op == "at_most" else last == count
+    if kind == "not_performed":
+        return last == 0
+    if kind == "stopped":
+        return before > 0 and last == 0
+    return last > 0 and before == 0 and earlier  # restarted
 
 
 def _sequence(leaf: Criterion, state: CohortState, w: _Window) -> tuple[bool, Any]:
@@ -533,17 +547,13 @@ def _compile(node: Criterion, w: _Window) -> _Check:
         times = _stored_times(state, name, cache)
         # Occurrences in [low, end] (low <= end, so never negative), as _leaf counts them.
         last = bisect_right(times, end) - bisect_left(times, low)
-        if kind == "performed":
-            if op == "at_least":
-                return last >= count
-            return last <= count if op == "at_most" else last == count
-        if kind == "not_performed":
-            return last == 0
+        if kind in ("performed", "not_performed"):
+            return _counting_rule(kind, op, count, last, 0, False)
         before = bisect_left(times, low) - bisect_left(times, earlier)  # [earlier, low)
-        if kind == "stopped":
-            return before > 0 and last == 0
         first = state.first.get(name)
-        return last > 0 and before == 0 and first is not None and first[0] < earlier
+        return _counting_rule(
+            kind, op, count, last, before, first is not None and first[0] < earlier
+        )
 
     return counted
 
