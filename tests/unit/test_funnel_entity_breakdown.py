@@ -4,15 +4,17 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipeline.errors import FunnelError
+from pipeline.sqlfiles import load_sql
 from pipeline.warehouse.catalog import publish_catalog
 from pipeline.warehouse.event_index import index_events
-from pipeline.warehouse.funnel_spec import FunnelSpec
+from pipeline.warehouse.funnel_spec import ACCOUNT_COLUMNS, PERSON_COLUMNS, FunnelSpec
 from pipeline.warehouse.lake import Lake
 from pipeline.warehouse.schema import (
     ACCOUNT_SCHEMA,
@@ -127,3 +129,11 @@ def test_a_person_property_cannot_split_accounts() -> None:
 def test_unknown_entity_properties_are_named(breakdown: str) -> None:
     with pytest.raises(FunnelError, match=f"unknown property '{breakdown}'.*person.COLUMN"):
         FunnelSpec.from_mapping({"steps": "A,B", "window": "1d", "breakdown": breakdown})
+
+
+def test_every_allowed_column_is_read_by_the_sql() -> None:
+    # The SQL names each column in a CASE (identifiers are never spliced in): a column the
+    # spec allows but the SQL forgets would silently break down into "(none)".
+    sql = load_sql("funnel/entity_values")
+    for column in (*PERSON_COLUMNS, *ACCOUNT_COLUMNS):
+        assert re.search(rf"WHEN '{column}' THEN {column}\b", sql), column
