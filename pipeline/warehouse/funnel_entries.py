@@ -168,13 +168,12 @@ def _with_entity_values(
     """``rows`` with each step-1 entry's breakdown value looked up by its entity (a person's
     or account's property, ``sql/funnel/entity_values.sql``); ``None`` where it has none."""
     values = conn.sql(load_sql("funnel/entity_values"), params=params).to_arrow_table()
-    keys = _numbers(values, "entity_hash", np.uint64)
-    if not keys.size:
+    at, found = _find(rows.entity, _numbers(values, "entity_hash", np.uint64))
+    if at is None:
         value: pa.Array = pa.nulls(rows.entity.size, pa.string())
     else:
-        at = np.minimum(np.searchsorted(keys, rows.entity), keys.size - 1)
-        found = (keys[at] == rows.entity) & (rows.code == 1)
-        value = values["value"].combine_chunks().take(pa.array(at, mask=~found))
+        step1 = found & (rows.code == 1)
+        value = values["value"].combine_chunks().take(pa.array(at, mask=~step1))
     return _Rows(rows.event, rows.entity, rows.ts, rows.code, value)
 
 
@@ -220,11 +219,21 @@ def _lookup(
 ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bool_]]:
     """``values`` mapped through ``pairs`` (sorted by ``key``, unique keys): the mapped
     values and where a key was found (elsewhere the value is meaningless)."""
-    keys = _numbers(pairs, key, np.uint64)
+    at, found = _find(values, _numbers(pairs, key, np.uint64))
+    if at is None:
+        return values, found
+    return _numbers(pairs, target, np.uint64)[at], found
+
+
+def _find(
+    values: npt.NDArray[np.uint64], keys: npt.NDArray[np.uint64]
+) -> tuple[npt.NDArray[np.intp] | None, npt.NDArray[np.bool_]]:
+    """Where each of ``values`` sits in sorted unique ``keys`` and whether it is there
+    (``None`` positions when ``keys`` is empty)."""
     if not keys.size:
-        return values, np.zeros(values.shape, dtype=np.bool_)
+        return None, np.zeros(values.shape, dtype=np.bool_)
     at = np.minimum(np.searchsorted(keys, values), keys.size - 1)
-    return _numbers(pairs, target, np.uint64)[at], keys[at] == values
+    return at, keys[at] == values
 
 
 def _numbers(table: pa.Table, name: str, dtype: type[np.generic]) -> npt.NDArray[Any]:
