@@ -258,8 +258,12 @@ def create_app(
         )
 
     async def ingest(request: Request, default_type: str | None, stats: dict[str, Any]) -> Response:
-        received_at = utc_now()
         raw_body = await _read_body(request, settings.max_body_bytes)
+        # Stamped once the body is whole, with no await from here to the producer's queue:
+        # per partition, `raw` order is then `received_at` order (a trickling body cannot
+        # land behind a later request yet carry the earlier time), which is the order the
+        # stream sees and the order `autocap verify` assumes.
+        received_at = utc_now()
         stats["bytes"] = len(raw_body)
         try:
             body = orjson.loads(raw_body)

@@ -42,6 +42,9 @@ class KafkaEventProducer:
         self._idempotence = settings.kafka_idempotence
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
+        # Requests enqueue one at a time (asyncio.Lock is FIFO), so a partition whose queue
+        # is full cannot let a later request's batch overtake an earlier one's.
+        self._enqueue: asyncio.Lock | None = None
 
     async def start(self) -> None:
         """Connect to Kafka within the configured timeout."""
@@ -82,25 +85,36 @@ class KafkaEventProducer:
         if self._producer is None:
             raise BrokerUnavailable("the collector's Kafka producer is not started")
         producer = self._producer
+        if self._enqueue is None:
+            self._enqueue = asyncio.Lock()
         try:
-            partitions = sorted(await producer.partitions_for(topic))
-            by_partition: dict[int, list[Record]] = {}
-            seen: dict[bytes | None, int] = {}  # a request's events mostly share one key
-            for record in records:
-                key = record[0]
-                partition = seen.get(key) if key is not None else None
-                if partition is None:
-                    partition = seen[key] = self._partitioner(key, partitions, partitions)
-                by_partition.setdefault(partition, []).append(record)
-            futures = []
-            for partition, group in by_partition.items():
-                batch = producer.create_batch()
-                for key, value in group:
-                    if batch.append(key=key, value=value, timestamp=None) is None:
-                        futures.append(await producer.send_batch(batch, topic, partition=partition))
-                        batch = producer.create_batch()
-                        batch.append(key=key, value=value, timestamp=None)
-                futures.append(await producer.send_batch(batch, topic, partition=partition))
+            async with self._enqueue:
+                futures = await self._enqueue_batches(producer, topic, records)
             await asyncio.gather(*futures)
         except KafkaError as exc:
             raise BrokerUnavailable(f"Kafka did not acknowledge ({type(exc).__name__})") from exc
+
+    async def _enqueue_batches(
+        self, producer: AIOKafkaProducer, topic: str, records: Sequence[Record]
+    ) -> list[asyncio.Future[object]]:
+        """Queue ``records`` in the producer, one batch per partition; the futures resolve
+        once Kafka acknowledges."""
+        partitions = sorted(await producer.partitions_for(topic))
+        by_partition: dict[int, list[Record]] = {}
+        seen: dict[bytes | None, int] = {}  # a request's events mostly share one key
+        for record in records:
+            key = record[0]
+            partition = seen.get(key) if key is not None else None
+            if partition is None:
+                partition = seen[key] = self._partitioner(key, partitions, partitions)
+            by_partition.setdefault(partition, []).append(record)
+        futures = []
+        for partition, group in by_partition.items():
+            batch = producer.create_batch()
+            for key, value in group:
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+        return futures

@@ -9,6 +9,7 @@ the figures quoted in docs/reliability.md.
 from __future__ import annotations
 
 import base64
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -208,3 +209,30 @@ def test_far_future_times_are_clamped_and_counted(collector: Collector) -> None:
     (record,) = [r for r in raw if r["event_id"] == event["messageId"]]
     assert record["timestamp"] == record["received_at"]
     assert record["flags"] == ["timestamp_clamped"]
+
+
+def test_a_trickling_body_is_stamped_on_arrival_so_raw_order_is_received_order(
+    collector: Collector,
+) -> None:
+    """Per partition, `raw` order must be `received_at` order: the stream places events in
+    the order it reads them, and `autocap verify` explains a difference from the batch only
+    when `received_at` shows the events arrived out of order. A request whose body arrives
+    after a later request's must therefore carry the later time."""
+    slow, fast = track(f"slow-{uuid.uuid4().hex}"), track(f"fast-{uuid.uuid4().hex}")
+    body = orjson.dumps({"batch": [slow]})
+    auth = base64.b64encode(f"{KEY}:".encode()).decode()
+    head = (
+        f"POST /v1/batch HTTP/1.1\r\nHost: collector\r\nAuthorization: Basic {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    port = collector.settings.collector_port
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head + body[:10])  # the head is whole; the body trickles
+        time.sleep(0.5)
+        assert collector.post(orjson.dumps({"batch": [fast]})).status_code == 200
+        sock.sendall(body[10:])
+        assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    raw = read_topic(collector.bootstrap, collector.settings.topic("raw"), slow["messageId"])
+    ours = [r for r in raw if r["event_id"] in (slow["messageId"], fast["messageId"])]
+    assert [r["event_id"] for r in ours] == [fast["messageId"], slow["messageId"]]
+    assert ours[0]["received_at"] < ours[1]["received_at"]
