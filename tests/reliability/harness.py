@@ -27,8 +27,10 @@ import duckdb
 import httpx
 import orjson
 import psutil
+import pytest
 from kafka import KafkaConsumer
 
+from pipeline.health import LagReader, group_topics
 from pipeline.ids import uuid7
 from pipeline.settings import Settings
 from tests.conftest import WRITE_KEY, autocap, child_env, wait_until
@@ -293,6 +295,23 @@ def _events_counts(warehouse: Path, ids: set[str]) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(raw[0])
 
 
+def _lags(settings: Settings, bootstrap: str) -> str:
+    """Where the missing events wait: every partition with lag, per consumer group."""
+    reader = LagReader(bootstrap, timeout_s=10)
+    try:
+        lags = [lag for lag in reader.read(group_topics(settings)) if lag.lag]
+    except Exception as exc:  # a diagnostic: never hide the timeout behind its own error
+        return f"lag unreadable ({exc!r})"
+    finally:
+        reader.close()
+    return "lag: " + (
+        ", ".join(
+            f"{x.group} {x.topic}[{x.partition}] {x.lag} (committed {x.committed})" for x in lags
+        )
+        or "none"
+    )
+
+
 def account(
     ledger: Ledger,
     settings: Settings,
@@ -306,16 +325,22 @@ def account(
     answered = ledger.accepted | ledger.invalid | ledger.rejected
     assert ledger.sent == answered, f"{len(ledger.sent - answered)} events never answered"
 
-    def landed() -> bool:
+    def in_events() -> int | None:
         if not settings.warehouse_path.exists():
-            return False
+            return None
         try:
-            distinct, _, _ = _events_counts(settings.warehouse_path, ledger.accepted)
+            return _events_counts(settings.warehouse_path, ledger.accepted)[0]
         except duckdb.Error:  # the catalog is replaced atomically; a view may be missing
-            return False
-        return distinct == len(ledger.accepted)
+            return None
 
-    wait_until(landed, timeout, interval=1.0, what="every accepted event in `events`")
+    deadline = time.monotonic() + timeout
+    while (found := in_events()) != len(ledger.accepted):
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"timed out after {timeout}s waiting for every accepted event in `events`:"
+                f" {found} of {len(ledger.accepted)} there; {_lags(settings, bootstrap)}"
+            )
+        time.sleep(1.0)
     distinct, rows, copies = _events_counts(settings.warehouse_path, ledger.accepted)
     letters = wait_until(
         lambda: (d := dead_letter_ids(settings, bootstrap)) >= ledger.invalid and d,
