@@ -16,6 +16,7 @@ from pipeline.forget.forgetlist import ForgetList, forget_list_path
 from pipeline.forget.keys import PersonKeys, check_id, resolve_keys
 from pipeline.forget.purge import purge_until_clean
 from pipeline.forget.tombstones import tombstone_keys
+from pipeline.forget.workers import send_forget_records, wait_processed
 from pipeline.settings import Settings
 from pipeline.timeutil import format_ts
 
@@ -41,6 +42,10 @@ class ForgetReport:
     files_rewritten: int
     passes: int
     tombstones: int
+    worker_forget_records: int
+    #: The stream's workers processed the forget records (False: no worker was running,
+    #: or one lags; it deletes the state when it gets there).
+    workers_forgot: bool
     kafka: str
 
 
@@ -66,13 +71,20 @@ def forget(settings: Settings, raw_id: str, settle_s: float = 10.0) -> ForgetRep
     keys = _resolve(settings, asked)
     forget_list.add(keys.people_ids)
     _audit(settings, {"at": format_ts(datetime.now(UTC)), "id": asked, "status": "requested"})
+    bootstrap = running_bootstrap(settings)
+    # Running workers drop the person's state first: their timers would otherwise write
+    # sessions and cohort changes for them after the purge. Once the stream group has
+    # committed past the forget records, the purge's settle passes catch what they wrote.
+    placed, workers_forgot = [], False
+    if bootstrap:
+        placed = send_forget_records(settings, bootstrap, keys)
+        workers_forgot = wait_processed(settings, bootstrap, placed, settle_s * 6)
     result = purge_until_clean(settings.data_dir, keys, settle_s)
     if not result.clean:
         raise ForgetError(
             f"forget: rows for {asked!r} kept arriving after {result.passes} passes; "
             "run `autocap forget` again"
         )
-    bootstrap = running_bootstrap(settings)
     tombstones = tombstone_keys(settings, bootstrap, keys) if bootstrap else 0
     report = ForgetReport(
         at=format_ts(datetime.now(UTC)),
@@ -85,6 +97,8 @@ def forget(settings: Settings, raw_id: str, settle_s: float = 10.0) -> ForgetRep
         files_rewritten=result.files_rewritten,
         passes=result.passes,
         tombstones=tombstones,
+        worker_forget_records=len(placed),
+        workers_forgot=workers_forgot,
         kafka=bootstrap or "not running: changelogs not tombstoned",
     )
     _audit(settings, asdict(report) | {"status": "done"})

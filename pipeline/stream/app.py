@@ -19,6 +19,7 @@ from pipeline.cohorts import account_facts, cohort_plan
 from pipeline.deadletter import dead_letter_record
 from pipeline.definitions import Definitions, load_definitions
 from pipeline.errors import InvalidEvent
+from pipeline.forget.record import forget_keys
 from pipeline.identity import DeviceIdentity, count_device, device_key
 from pipeline.metrics import WorkerMetrics
 from pipeline.profiles import ProfileState, fold_profile, profile_record
@@ -137,6 +138,9 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
 
     async def stage1(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
+            if (forgotten := forget_keys(event.value)) is not None:
+                _forget(devices, forgotten)  # `autocap forget`: nothing else to do
+                continue
             try:
                 record = decode_raw(event.value)
             except InvalidEvent as exc:
@@ -201,6 +205,9 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     async def count_devices(stream: faust.StreamT[bytes]) -> None:
         # Keyed by person (the identities topic's key), so each person's count is local.
         async for event in stream.events():
+            if (forgotten := forget_keys(event.value)) is not None:
+                _forget(person_devices, forgotten)
+                continue
             try:
                 change = orjson.loads(event.value)
                 person = change["to_person"]
@@ -219,6 +226,14 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
     if settings.worker_stage2:
         _add_stage2(app, settings, send, definitions, enriched)
     return app
+
+
+def _forget(table: Any, keys: list[str]) -> None:
+    """Delete these keys from a table (a tombstone in its changelog each); absent ones are
+    skipped, so a replayed forget record changes nothing."""
+    for key in keys:
+        if key in table:
+            del table[key]
 
 
 def _decode_object(value: bytes | None) -> dict[str, Any] | None:
@@ -273,6 +288,10 @@ def _add_stage2(
         async for event in stream.events():
             if is_seed(event.value):
                 await apply_seed(event.value)
+                continue
+            if (forgotten := forget_keys(event.value)) is not None:
+                _forget(profiles, forgotten)
+                person_cohorts.forget(forgotten)
                 continue
             record = _decode_object(event.value)
             if record is None or not record.get("person_id") or not record.get("event_id"):

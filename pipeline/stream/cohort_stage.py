@@ -104,6 +104,14 @@ class CohortStage:
         self.table[subject] = state.to_json()
         return True
 
+    def forget(self, subjects: list[str]) -> None:
+        """Drop these subjects' cohort state, saved and timer-advanced (``autocap forget``):
+        the timer then has nothing of them to evaluate, so it sends nothing more."""
+        for subject in subjects:
+            self.pending.pop(subject, None)
+            if subject in self.table:
+                del self.table[subject]
+
     async def tick(self) -> int:
         """Re-evaluate the subjects whose next possible flip has passed; returns how many."""
         if not self.plan.cohorts:

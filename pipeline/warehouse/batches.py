@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import pyarrow as pa
 
 from pipeline.errors import UndecodableRecord
+from pipeline.forget.record import is_forget
 from pipeline.metrics import SinkMetrics
 from pipeline.seeds import is_seed
 from pipeline.warehouse.catalog import CatalogPublisher
@@ -119,5 +120,6 @@ class BatchWriter:
 
 
 def _events_only(values: Iterable[bytes | None]) -> list[bytes | None]:
-    # Stage 2's state seeds share its input topic; they are not rows of any table.
-    return [v for v in values if not is_seed(v)]
+    # Stage 2's state seeds and `autocap forget`'s records for running workers share the
+    # stream's topics; they are not rows of any table.
+    return [v for v in values if not (is_seed(v) or is_forget(v))]

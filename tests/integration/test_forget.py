@@ -226,3 +226,83 @@ def autocap_cmd() -> list[str]:
     import sys
 
     return [sys.executable, "-m", "pipeline"]
+
+
+TIMED_DEFINITIONS = """
+cohorts:
+  - name: clicked_lately
+    where: {performed: {event: Clicked, within: 25s}}
+"""
+
+
+def test_running_workers_forget_too_so_their_timers_write_nothing_back(
+    broker: EmbeddedBroker,
+    make_settings,  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+) -> None:
+    """A worker's timers act on its in-memory tables without new events: the idle-session
+    timer summarises a session into `sessions`, the cohort timer sends an exit to
+    `cohort_changes`. Both fire after `autocap forget` is done here (sessions end after
+    24 s, the cohort window is 25 s); neither may bring the person back into the lake."""
+    definitions = tmp_path / "definitions.yaml"
+    definitions.write_text(TIMED_DEFINITIONS)
+    settings: Settings = make_settings(
+        kafka_bootstrap=broker.bootstrap,
+        definitions_path=definitions,
+        session_inactivity_minutes=0.4,
+        session_timer_s=0.5,
+        cohort_timer_s=0.5,
+    )
+    pipeline = Pipeline(settings, tmp_path / "up.log").start()
+    tag = uuid.uuid4().hex[:8]
+    anon, other = f"ft-anon-{tag}", f"keep-anon-{tag}"
+    try:
+        _post(pipeline.base, _track(anon, "Clicked"), _track(other, "Clicked"))
+        entered = "SELECT subject_id FROM cohort_history WHERE change = 'enter'"
+        wait_until(
+            lambda: {f"a:{anon}", f"a:{other}"} <= {r[0] for r in _query(settings, entered)},
+            60,
+            interval=0.5,
+            what="both people entering the cohort",
+        )
+        done = autocap(
+            "forget",
+            anon,
+            "--settle",
+            "2",
+            "--format",
+            "json",
+            env=child_env(settings),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        out, err = done.communicate(timeout=300)
+        assert done.returncode == 0, err
+        report = orjson.loads(out)
+        assert report["worker_forget_records"] >= 3 and report["workers_forgot"], report
+        assert anon not in _everything(settings)
+        assert not _query(settings, "SELECT 1 FROM sessions WHERE anonymous_id = ?", other)
+
+        # The other person's timers fire as usual: their session is summarised and they
+        # leave the cohort. By then the forgotten person's would have too.
+        wait_until(
+            lambda: (
+                _query(settings, "SELECT 1 FROM sessions WHERE anonymous_id = ?", other)
+                and _query(
+                    settings,
+                    "SELECT 1 FROM cohort_history WHERE subject_id = ? AND change = 'exit'",
+                    f"a:{other}",
+                )
+            ),
+            90,
+            interval=0.5,
+            what="the other person's session summary and cohort exit",
+        )
+        time.sleep(3)  # a sink flush and a catalog swap after the last timer round
+        assert anon not in _everything(settings)
+        after = _changelog_last_values(settings, broker.bootstrap)
+        assert all(v is None for k, v in after.items() if anon in k), {
+            k: v for k, v in after.items() if anon in k
+        }
+    finally:
+        pipeline.stop()

@@ -104,3 +104,21 @@ def test_a_cohort_seed_fills_history_and_counts_events_the_lake_lacked(tmp_path:
     profile, first = apply_profile_seed(None, seed, definitions)
     _, again = apply_profile_seed(profile, seed, definitions)
     assert first.applied == [COHORT_PART] and again.replayed == [COHORT_PART]
+
+
+def test_a_forgotten_subject_is_gone_and_the_timer_sends_nothing_for_it(tmp_path: Path) -> None:
+    stage, table, sent, clock = _stage(tmp_path)
+    run = asyncio.run
+    for subject in ("p", "q"):
+        run(stage.on_input(subject, _event(f"{subject}1", T0) | {"person_id": subject}, None, None))
+    clock.now = T0 + timedelta(minutes=1, milliseconds=1)
+    assert run(stage.tick()) == 2 and set(stage.pending) == {"p", "q"}
+    stage.forget(["p", "absent"])  # `autocap forget p`; an absent subject is skipped
+    assert "p" not in table and "p" not in stage.pending and "q" in table
+    clock.now += timedelta(minutes=5)
+    sent.clear()
+    run(stage.tick())
+    run(stage.on_input("q", None, {"person_id": "q"}, None))
+    assert all(c["key"] == b"q" for c in sent)
+    stage.forget(["p"])  # replayed: nothing left to delete
+    assert "p" not in table
