@@ -20,8 +20,8 @@ Replays are harmless: a group update is recognised by its event_id among the las
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "account_updates",
     "employee_band",
     "fold_account",
+    "forget_members",
     "revenue_band",
 ]
 
@@ -63,6 +64,9 @@ class AccountState:
     traits: dict[str, Any] = field(default_factory=dict)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
     recent: list[str] = field(default_factory=list)
+    #: Versions of members removed by ``autocap forget``, plus one each: the account's
+    #: version must keep growing (the latest version wins downstream).
+    retired: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The table's value form."""
@@ -155,6 +159,7 @@ def fold_account(
             {**state.traits, **(traits if isinstance(traits, dict) else {})},
             state.members,
             [*state.recent, event_id][-REMEMBERED:],
+            state.retired,
         ), True
     person = str(update["person_id"])
     saved = state.members.get(person)
@@ -163,7 +168,18 @@ def fold_account(
     snapshot = {k: update.get(k) for k in ("version", "last_seen", "title", "role")}
     snapshot |= {k: update.get(k) for k in ("lead_score", "email_kind")}
     members = {**state.members, person: snapshot}
-    return AccountState(account, state.group_events, state.traits, members, state.recent), True
+    return replace(state, members=members), True
+
+
+def forget_members(state: AccountState, persons: Iterable[str]) -> tuple[AccountState, bool]:
+    """The account without these members (``autocap forget``); ``changed`` is False when
+    none of them is a member (a replayed forget record). The version still grows."""
+    gone = {p: state.members[p] for p in persons if p in state.members}
+    if not gone:
+        return state, False
+    members = {p: m for p, m in state.members.items() if p not in gone}
+    retired = state.retired + sum(m["version"] + 1 for m in gone.values())
+    return replace(state, members=members, retired=retired), True
 
 
 def _firmographics(traits: Mapping[str, Any]) -> dict[str, Any]:
@@ -211,7 +227,7 @@ def account_record(state: AccountState) -> dict[str, Any]:
     return {
         "account_id": state.account_id,
         # Grows with every update that changed something, whatever their order.
-        "version": state.group_events + sum(m["version"] for m in members),
+        "version": state.group_events + state.retired + sum(m["version"] for m in members),
         **_firmographics(state.traits),
         "traits": state.traits,
         "members": len(state.members),

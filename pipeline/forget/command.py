@@ -38,6 +38,7 @@ class ForgetReport:
     anonymous_ids: int
     user_ids: int
     events: int
+    accounts: int
     rows_removed: int
     files_rewritten: int
     passes: int
@@ -93,6 +94,7 @@ def forget(settings: Settings, raw_id: str, settle_s: float = 10.0) -> ForgetRep
         anonymous_ids=len(keys.of("anonymous_id")),
         user_ids=len(keys.of("user_id")),
         events=len(keys.of("event_id")),
+        accounts=len(keys.of("account_id")),
         rows_removed=result.rows_removed,
         files_rewritten=result.files_rewritten,
         passes=result.passes,

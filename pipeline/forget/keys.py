@@ -30,7 +30,8 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
 @dataclass(frozen=True)
 class PersonKeys:
     """Every id of one person, by kind (``person_id``, ``anonymous_id``, ``user_id``,
-    ``event_id``)."""
+    ``event_id``), and the accounts they were a member of (``account_id``: not removed,
+    they drop the person from their members)."""
 
     asked: str
     by_kind: dict[str, frozenset[str]] = field(default_factory=dict)

@@ -11,7 +11,10 @@ state, in order after their last event:
 
 - ``raw``, keyed by each anonymous id (and user id): stage 1 deletes the device state;
 - ``identities`` and ``enriched``, keyed by each person id: the device count, the profile
-  and the cohort state are deleted.
+  and the cohort state are deleted;
+- ``account_updates``, keyed by each account the person's events named: the account drops
+  them from its members (its titles, roles, counts and scores no longer include them) and
+  is sent again, with a higher version.
 
 The record's format is in ``pipeline.forget.record``. Deleting a Faust table
 key writes a tombstone to its changelog; deleting an absent one changes nothing, so a
@@ -45,9 +48,12 @@ def forget_records(settings: Settings, keys: PersonKeys) -> Iterator[tuple[str, 
     for user_id in sorted(keys.of("user_id")):
         key = device_key({"anonymous_id": None, "user_id": user_id})
         yield settings.topic("raw"), user_id.encode(), forget_record([key])
-    for person in sorted(keys.of("person_id")):
+    persons = sorted(keys.of("person_id"))
+    for person in persons:
         for topic in ("identities", "enriched"):
             yield settings.topic(topic), person.encode(), forget_record([person])
+    for account in sorted(keys.of("account_id")):  # there, the keys are members to drop
+        yield settings.topic("account_updates"), account.encode(), forget_record(persons)
 
 
 def send_forget_records(

@@ -14,7 +14,13 @@ from typing import Any, cast
 import faust
 import orjson
 
-from pipeline.accounts import AccountState, account_record, account_updates, fold_account
+from pipeline.accounts import (
+    AccountState,
+    account_record,
+    account_updates,
+    fold_account,
+    forget_members,
+)
 from pipeline.cohorts import account_facts, cohort_plan
 from pipeline.deadletter import dead_letter_record
 from pipeline.definitions import Definitions, load_definitions
@@ -341,6 +347,9 @@ def _add_stage2(
 
     async def stage2_accounts(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
+            if (forgotten := forget_keys(event.value)) is not None:
+                await forget_account_members(str(event.key, "utf-8", "replace"), forgotten)
+                continue
             update = _decode_object(event.value)
             if update is None or not update.get("account_id"):
                 continue
@@ -358,6 +367,18 @@ def _add_stage2(
             record = account_record(state)
             await send(accounts_topic, key.encode(), orjson.dumps(record))
             await account_cohorts.on_input(key, None, record, update.get("event_id"))
+
+    async def forget_account_members(key: str, persons: list[str]) -> None:
+        # `autocap forget`: the account, keyed by the record's key, without these members.
+        saved = accounts.get(key)
+        if not saved:
+            return
+        state, changed = forget_members(AccountState.from_json(saved), persons)
+        if changed:
+            accounts[key] = state.to_json()
+            record = account_record(state)
+            await send(accounts_topic, key.encode(), orjson.dumps(record))
+            await account_cohorts.on_input(key, None, record, None)
 
     async def cohort_timer() -> None:
         await person_cohorts.tick()

@@ -1,6 +1,7 @@
 -- person_keys: everything that identifies the person behind one id (a person_id, a user_id
 -- or an anonymous_id, bound as $id): their person ids (merged ones included), anonymous ids,
--- user ids and event ids. `autocap forget` removes every row holding any of them.
+-- user ids and event ids, which `autocap forget` removes every row holding; and the
+-- accounts their events named, which drop them from their members.
 WITH persons AS (
     SELECT DISTINCT person_id AS person
     FROM events
@@ -14,7 +15,7 @@ merged AS (
 ),
 
 theirs AS (
-    SELECT event_id, anonymous_id, user_id
+    SELECT event_id, anonymous_id, user_id, account_id
     FROM events
     WHERE person_id IN (SELECT person FROM persons) OR $id IN (user_id, anonymous_id)
 ),
@@ -27,6 +28,8 @@ final AS (
     SELECT 'user_id', user_id FROM theirs
     UNION
     SELECT 'event_id', event_id FROM theirs
+    UNION
+    SELECT 'account_id', account_id FROM theirs
 )
 
 SELECT kind, value FROM final WHERE value IS NOT NULL ORDER BY kind, value

@@ -243,7 +243,8 @@ def test_running_workers_forget_too_so_their_timers_write_nothing_back(
     """A worker's timers act on its in-memory tables without new events: the idle-session
     timer summarises a session into `sessions`, the cohort timer sends an exit to
     `cohort_changes`. Both fire after `autocap forget` is done here (sessions end after
-    24 s, the cohort window is 25 s); neither may bring the person back into the lake."""
+    24 s, the cohort window is 25 s); neither may bring the person back into the lake. And
+    the account they were a member of drops them."""
     definitions = tmp_path / "definitions.yaml"
     definitions.write_text(TIMED_DEFINITIONS)
     settings: Settings = make_settings(
@@ -255,15 +256,25 @@ def test_running_workers_forget_too_so_their_timers_write_nothing_back(
     )
     pipeline = Pipeline(settings, tmp_path / "up.log").start()
     tag = uuid.uuid4().hex[:8]
-    anon, other = f"ft-anon-{tag}", f"keep-anon-{tag}"
+    anon, other, account = f"ft-anon-{tag}", f"keep-anon-{tag}", f"acct-{tag}"
+    members = "SELECT members, titles FROM accounts WHERE account_id = ?"
     try:
-        _post(pipeline.base, _track(anon, "Clicked"), _track(other, "Clicked"))
+        for who, title in ((anon, "CTO"), (other, "Engineer")):
+            _post(
+                pipeline.base,
+                {"type": "identify", "anonymousId": who, "traits": {"title": title}},
+                {"type": "group", "anonymousId": who, "groupId": account},
+                _track(who, "Clicked"),
+            )
         entered = "SELECT subject_id FROM cohort_history WHERE change = 'enter'"
         wait_until(
-            lambda: {f"a:{anon}", f"a:{other}"} <= {r[0] for r in _query(settings, entered)},
+            lambda: (
+                {f"a:{anon}", f"a:{other}"} <= {r[0] for r in _query(settings, entered)}
+                and _query(settings, members, account) == [(2, ["CTO", "Engineer"])]
+            ),
             60,
             interval=0.5,
-            what="both people entering the cohort",
+            what="both people in the cohort and the account",
         )
         done = autocap(
             "forget",
@@ -279,8 +290,15 @@ def test_running_workers_forget_too_so_their_timers_write_nothing_back(
         out, err = done.communicate(timeout=300)
         assert done.returncode == 0, err
         report = orjson.loads(out)
-        assert report["worker_forget_records"] >= 3 and report["workers_forgot"], report
+        assert report["worker_forget_records"] >= 4 and report["workers_forgot"], report
         assert anon not in _everything(settings)
+        # The account no longer counts them (their title was theirs).
+        wait_until(
+            lambda: _query(settings, members, account) == [(1, ["Engineer"])],
+            30,
+            interval=0.5,
+            what="the account without the forgotten member",
+        )
         assert not _query(settings, "SELECT 1 FROM sessions WHERE anonymous_id = ?", other)
 
         # The other person's timers fire as usual: their session is summarised and they

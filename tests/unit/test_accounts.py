@@ -15,6 +15,7 @@ from pipeline.accounts import (
     account_updates,
     employee_band,
     fold_account,
+    forget_members,
     revenue_band,
 )
 from pipeline.emaildomains import email_kind
@@ -166,3 +167,35 @@ def test_any_member_interleaving_with_replays_gives_the_from_scratch_account(
         state, _ = fold_account(state, update)
     assert state is not None  # every log has at least one member update
     assert account_record(state) == account_record(from_scratch(log))
+
+
+def _member(person: str, version: int, title: str) -> dict[str, Any]:
+    return {
+        "kind": "member",
+        "account_id": "acme",
+        "person_id": person,
+        "version": version,
+        "last_seen": "2026-11-01T00:00:00.000Z",
+        "title": title,
+        "role": None,
+        "lead_score": 1.0,
+        "email_kind": None,
+    }
+
+
+def test_a_forgotten_member_leaves_the_account_whose_version_still_grows() -> None:
+    state, _ = fold_account(None, _member("u:gone", 7, "CTO"))
+    state, _ = fold_account(state, _member("u:kept", 3, "Engineer"))
+    before = account_record(state)
+    after_state, changed = forget_members(state, ["u:gone", "u:never-a-member"])
+    after = account_record(after_state)
+    assert changed and after["members"] == 1 and after["titles"] == ["Engineer"]
+    assert after["version"] > before["version"]
+    assert forget_members(after_state, ["u:gone"]) == (after_state, False)  # replayed
+    # The saved form round-trips; a state saved before `retired` existed still loads.
+    assert AccountState.from_json(after_state.to_json()) == after_state
+    old = {k: v for k, v in state.to_json().items() if k != "retired"}
+    assert AccountState.from_json(old).retired == 0
+    # A later update of the kept member still raises the version past the forget.
+    later, _ = fold_account(after_state, _member("u:kept", 4, "Engineer"))
+    assert account_record(later)["version"] > after["version"]

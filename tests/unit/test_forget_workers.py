@@ -38,6 +38,7 @@ def test_each_id_gets_a_record_on_the_topic_and_key_that_holds_its_state(tmp_pat
             "user_id": frozenset({"u-1"}),
             "person_id": frozenset({"u:u-1", "a:anon-1"}),
             "event_id": frozenset({"e-1"}),
+            "account_id": frozenset({"acme"}),
         },
     )
     got = [(topic, key, forget_keys(value)) for topic, key, value in forget_records(settings, keys)]
@@ -48,6 +49,7 @@ def test_each_id_gets_a_record_on_the_topic_and_key_that_holds_its_state(tmp_pat
         ("fz.enriched", b"a:anon-1", ["a:anon-1"]),
         ("fz.identities", b"u:u-1", ["u:u-1"]),
         ("fz.enriched", b"u:u-1", ["u:u-1"]),
+        ("fz.account_updates", b"acme", ["a:anon-1", "u:u-1"]),
     ]
 
 
