@@ -348,7 +348,8 @@ def _add_stage2(
     async def stage2_accounts(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
             if (forgotten := forget_keys(event.value)) is not None:
-                await forget_account_members(str(event.key, "utf-8", "replace"), forgotten)
+                if event.key:  # the account's id; a keyless one names no account
+                    await forget_account_members(event.key.decode(errors="replace"), forgotten)
                 continue
             update = _decode_object(event.value)
             if update is None or not update.get("account_id"):
