@@ -9,6 +9,7 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import httpx
@@ -102,6 +103,25 @@ def _changelog_last_values(settings: Settings, bootstrap: str) -> dict[str, byte
     return last
 
 
+def _forget(settings: Settings, person: str) -> dict[str, Any]:
+    """Run ``autocap forget PERSON --settle 2``; its JSON report."""
+    done = autocap(
+        "forget",
+        person,
+        "--settle",
+        "2",
+        "--format",
+        "json",
+        env=child_env(settings),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    out, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    report: dict[str, Any] = orjson.loads(out)
+    return report
+
+
 def _forgotten_metric(base: str) -> float:
     for line in httpx.get(base + "/metrics", timeout=5).text.splitlines():
         if line.startswith("autocap_collector_events_forgotten_total "):
@@ -148,21 +168,8 @@ def test_forget_removes_a_person_everywhere_and_drops_their_new_events(
         assert theirs, f"no changelog key for the person: {sorted(before)[:10]}"
 
         started = time.monotonic()
-        done = autocap(
-            "forget",
-            user,
-            "--settle",
-            "2",
-            "--format",
-            "json",
-            env=child_env(settings),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out, err = done.communicate(timeout=300)
+        report = _forget(settings, user)
         took = time.monotonic() - started
-        assert done.returncode == 0, err
-        report = orjson.loads(out)
         print(f"forget took {took:.1f}s: {report}")
         assert took < 300
         assert report["rows_removed"] >= 3 and report["tombstones"] >= len(theirs) > 0
@@ -276,20 +283,7 @@ def test_running_workers_forget_too_so_their_timers_write_nothing_back(
             interval=0.5,
             what="both people in the cohort and the account",
         )
-        done = autocap(
-            "forget",
-            anon,
-            "--settle",
-            "2",
-            "--format",
-            "json",
-            env=child_env(settings),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        out, err = done.communicate(timeout=300)
-        assert done.returncode == 0, err
-        report = orjson.loads(out)
+        report = _forget(settings, anon)
         assert report["worker_forget_records"] >= 4 and report["workers_forgot"], report
         assert anon not in _everything(settings)
         # The account no longer counts them (their title was theirs).
