@@ -141,6 +141,7 @@ class WorkerMetrics:
     send_errors: Counter
     rebalances: Counter
     commit_seconds: Histogram
+    partition_rewinds: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> WorkerMetrics:
@@ -196,6 +197,13 @@ class WorkerMetrics:
                 "autocap_worker_commit_duration_seconds",
                 "Time to commit consumer offsets.",
                 buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            partition_rewinds=Counter(
+                "autocap_worker_partition_rewinds",
+                "Partitions sent back to their committed offset because records past it were"
+                " processed while ones before were not (dropped by the consumer), by topic.",
+                ["topic"],
                 registry=registry,
             ),
         )

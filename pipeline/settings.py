@@ -271,6 +271,14 @@ class Settings:
         default=30.0,
         metadata=_doc("How often the worker looks for idle sessions to summarise.", low=0.1),
     )
+    hole_check_s: float = field(
+        default=15.0,
+        metadata=_doc(
+            "How often the worker looks for partitions it skipped records of (a hole two"
+            " checks in a row sends the partition back to its committed offset).",
+            low=0.1,
+        ),
+    )
     cohort_timer_s: float = field(
         default=10.0,
         metadata=_doc(

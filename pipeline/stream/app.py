@@ -34,6 +34,7 @@ from pipeline.sessions import SessionRules, SessionState, summarize_idle
 from pipeline.settings import Settings
 from pipeline.stream.cohort_stage import CohortStage
 from pipeline.stream.enrich import decode_raw, process
+from pipeline.stream.positions import HoleWatch, holes
 from pipeline.timeutil import format_ts, utc_now
 
 __all__ = ["Sender", "create_app"]
@@ -226,6 +227,25 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
             if flag is not None:
                 await send(identities, person.encode(), orjson.dumps(flag))
 
+    watch = HoleWatch()
+
+    async def rewind_holes() -> None:
+        # Records Faust dropped after fetching (around rebalances) leave a hole nothing can
+        # commit past; sending the partition back to its committed offset processes them
+        # (and the ones after again: at least once). See pipeline/stream/positions.py.
+        consumer: Any = app.consumer  # Faust's internals: its commit bookkeeping
+        if app.rebalancing or not consumer.flow_active:
+            watch.reset()
+            return
+        found = holes(consumer._committed_offset, consumer._acked)
+        for tp in watch.due(found):
+            log.warning(
+                "%s: records after committed offset %d were skipped; rewinding", tp, found[tp]
+            )
+            metrics.partition_rewinds.labels(tp.topic).inc()
+            await consumer.seek(tp, found[tp])
+
+    app.timer(interval=settings.hole_check_s)(rewind_holes)
     app.agent(raw, name="stage1")(stage1)
     app.agent(identities, name="devices_per_person")(count_devices)
     app.timer(interval=settings.session_timer_s)(close_idle_sessions)

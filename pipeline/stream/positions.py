@@ -23,7 +23,7 @@ from typing import Any
 
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
-__all__ = ["rewind", "rewind_uncommitted_partitions", "uncommitted"]
+__all__ = ["HoleWatch", "holes", "rewind", "rewind_uncommitted_partitions", "uncommitted"]
 
 
 def uncommitted(
@@ -66,3 +66,46 @@ def rewind_uncommitted_partitions() -> None:
 
     seek_to_committed.autocap_wrapped = True  # type: ignore[attr-defined]
     AIOKafkaConsumerThread.seek_to_committed = seek_to_committed  # type: ignore[method-assign]
+
+
+def holes(
+    committed: Mapping[Any, int | None], acked: Mapping[Any, Collection[int]]
+) -> dict[Any, int]:
+    """Partitions with a hole: records past the committed offset were processed (acked)
+    while the ones right after it were not, so nothing can be committed any more (Faust
+    commits only a run of acked offsets that starts at the committed one). Each agent
+    handles its partition in order, so a hole means records were dropped after fetching.
+    Returns partition → committed offset. A partition never committed is left to
+    ``rewind`` (it has no offset to go back to)."""
+    found = {}
+    for tp, offsets in acked.items():
+        start = committed.get(tp)
+        # Faust itself tolerates a first acked offset one past the committed one.
+        if offsets and start and min(offsets) - start > 1:
+            found[tp] = start
+    return found
+
+
+class HoleWatch:
+    """Holes that stay put: the same committed offset behind a hole at ``patience``
+    consecutive checks (a hole seen once may be a commit racing the check)."""
+
+    def __init__(self, patience: int = 2) -> None:
+        self.patience = patience
+        self._seen: dict[Any, tuple[int, int]] = {}  # partition → (committed, checks)
+
+    def due(self, found: Mapping[Any, int]) -> list[Any]:
+        """The partitions to send back to their committed offset now."""
+        seen = {}
+        for tp, start in found.items():
+            before, checks = self._seen.get(tp, (start, 0))
+            seen[tp] = (start, checks + 1 if before == start else 1)
+        self._seen = seen
+        ready = [tp for tp, (_, checks) in seen.items() if checks >= self.patience]
+        for tp in ready:
+            del self._seen[tp]
+        return ready
+
+    def reset(self) -> None:
+        """Forget what was seen (a rebalance moves partitions and seeks them anyway)."""
+        self._seen.clear()

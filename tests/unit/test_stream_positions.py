@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiokafka import TopicPartition
 
-from pipeline.stream.positions import rewind, uncommitted
+from pipeline.stream.positions import HoleWatch, holes, rewind, uncommitted
 
 RAW0, RAW1, RAW2 = (TopicPartition("p-raw", n) for n in range(3))
 CHANGELOG = TopicPartition("p-stream-devices-changelog", 0)
@@ -59,3 +59,21 @@ def test_nothing_to_rewind_or_no_policy_seeks_nothing() -> None:
         thread = _Thread(policy)
         assert asyncio.run(rewind(thread, committed)) == []
         assert thread.calls == []
+
+
+def test_a_hole_is_acked_offsets_past_records_never_acked() -> None:
+    committed = {RAW0: 371, RAW1: 500, RAW2: None, CHANGELOG: 9}
+    acked = {RAW0: [460, 455], RAW1: [501, 502], RAW2: [40], CHANGELOG: []}
+    # RAW1: the next records in order; RAW2: never committed (rewind's case, not a hole).
+    assert holes(committed, acked) == {RAW0: 371}
+    assert holes({RAW0: 371}, {RAW0: [372]}) == {}  # Faust tolerates one: so do we
+
+
+def test_only_a_hole_that_stays_put_is_rewound_and_only_once() -> None:
+    watch = HoleWatch(patience=2)
+    assert watch.due({RAW0: 371, RAW1: 5}) == []
+    assert watch.due({RAW0: 371, RAW1: 9}) == [RAW0]  # RAW1 committed meanwhile: it moves
+    assert watch.due({RAW0: 371}) == []  # rewound: counting starts again
+    assert watch.due({}) == [] and watch.due({RAW0: 371}) == []  # gone, then back: anew
+    watch.reset()
+    assert watch.due({RAW0: 371}) == []
