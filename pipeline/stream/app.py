@@ -237,7 +237,12 @@ def create_app(settings: Settings, bootstrap: str, metrics: WorkerMetrics) -> fa
         if app.rebalancing or not consumer.flow_active:
             watch.reset()
             return
-        found = holes(consumer._committed_offset, consumer._acked)
+        try:  # copies: acks may land from another thread while we look
+            committed = dict(consumer._committed_offset)
+            acked = {tp: list(offsets) for tp, offsets in list(consumer._acked.items())}
+        except RuntimeError:  # changed size while copied: look again next round
+            return
+        found = holes(committed, acked)
         for tp in watch.due(found):
             log.warning(
                 "%s: records after committed offset %d were skipped; rewinding", tp, found[tp]
